@@ -1,0 +1,1 @@
+"""Benchmarks that reproduce the SGDL paper; run ``python -m benchmarks --help``."""

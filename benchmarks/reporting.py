@@ -1,0 +1,115 @@
+"""Writes benchmark results: a JSON record plus a short markdown table per result.
+
+Every record carries what is needed to judge and repeat it: the command, the git commit,
+the torch version, the CPU/GPU, the thread count, the seeds and the wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["RESULTS_DIR", "environment", "markdown_table", "write_result"]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _git_commit() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+            text=True, check=True, cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """The machine and software a result was measured on."""
+    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else None
+    return {
+        "git_commit": _git_commit(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "gpu": gpu,
+    }
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+
+
+def write_result(
+    name: str,
+    payload: dict[str, Any],
+    table: str,
+    *,
+    seeds: Sequence[int],
+    wall_time_s: float,
+    device: str = "cpu",
+    title: str | None = None,
+    results_dir: Path = RESULTS_DIR,
+) -> Path:
+    """Write ``<name>.json`` and ``<name>.md`` under ``results_dir``; returns the JSON path."""
+    command = "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv else ""
+    if sys.argv and not sys.argv[0].endswith("__main__.py"):
+        command = "python " + shlex.join(sys.argv)
+    record = {
+        "name": name,
+        "command": command,
+        "seeds": list(seeds),
+        "wall_time_s": round(wall_time_s, 3),
+        "environment": environment(device),
+        **payload,
+    }
+    json_path = results_dir / f"{name}.json"
+    _atomic_write(json_path, json.dumps(record, indent=2, sort_keys=False) + "\n")
+    env = record["environment"]
+    footer = (
+        f"\n`{command}` — commit {env['git_commit']}, torch {env['torch']}, {env['cpu']}"
+        f"{', ' + env['gpu'] if env['gpu'] else ''}, {env['torch_threads']} threads, "
+        f"seeds {list(seeds)}, wall time {wall_time_s:.1f} s\n"
+    )
+    _atomic_write(results_dir / f"{name}.md", f"# {title or name}\n\n{table}{footer}")
+    return json_path

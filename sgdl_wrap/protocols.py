@@ -1,0 +1,56 @@
+"""The two contracts a user's code must satisfy: a scoring model and a per-sample loss.
+
+A *sample* is one training interaction (a positive) together with the negatives sampled for
+it. Losses work on scores only, so the library never needs to know a model's internals.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from torch import Tensor
+
+__all__ = ["Recommender", "PerSampleLoss"]
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """A model that scores (user, item) pairs; implement it on a ``torch.nn.Module``.
+
+    Parameters must be ordinary module parameters read at call time (nothing derived from
+    them cached between calls), so that ``torch.func.functional_call`` can swap them.
+    """
+
+    n_users: int
+    n_items: int
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        """Logits for pairs.
+
+        Args:
+            users: ``[B]`` int64 user ids.
+            items: ``[B]`` or ``[B, C]`` int64 item ids (``C`` candidates per user).
+
+        Returns:
+            ``[B]`` or ``[B, C]`` float logits, matching ``items``.
+        """
+        ...
+
+    def score_all(self, users: Tensor) -> Tensor:
+        """Logits of every item for each user: ``[B]`` -> ``[B, n_items]``."""
+        ...
+
+
+@runtime_checkable
+class PerSampleLoss(Protocol):
+    """A loss that returns one value per sample.
+
+    ``scores[:, 0]`` are the positives' logits and ``scores[:, 1:]`` the logits of the
+    ``num_negatives`` negatives sampled for each positive.
+    """
+
+    num_negatives: int
+
+    def __call__(self, scores: Tensor) -> Tensor:
+        """``[B, 1 + num_negatives]`` logits -> ``[B]`` per-sample losses."""
+        ...
