@@ -37,6 +37,23 @@ class UserCSR:
         """Number of items per user, ``[n_users]``."""
         return np.diff(self.indptr)
 
+    def gather(self, users: npt.ArrayLike) -> tuple[IntArray, IntArray]:
+        """All items of the given users, flattened without a per-user loop.
+
+        Args:
+            users: ``[b]`` user ids.
+
+        Returns:
+            ``(position, items)``, both ``[nnz]``: ``items[j]`` belongs to ``users[position[j]]``.
+        """
+        users_array = np.asarray(users, dtype=np.int64)
+        starts = self.indptr[users_array]
+        counts = self.indptr[users_array + 1] - starts
+        position = np.repeat(np.arange(users_array.size, dtype=np.int64), counts)
+        first_of_run = np.repeat(np.cumsum(counts) - counts, counts)
+        offsets = np.arange(position.size, dtype=np.int64) - first_of_run
+        return position, self.items[np.repeat(starts, counts) + offsets]
+
 
 def _as_id_array(name: str, values: npt.ArrayLike) -> IntArray:
     array = np.asarray(values)

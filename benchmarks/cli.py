@@ -1,0 +1,128 @@
+"""Command line: ``python -m benchmarks run --dataset ml100k --model lightgcn --seeds 0 1 2``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.models import MODELS
+from benchmarks.paper import METRIC_COLUMNS, paper_row
+from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
+from benchmarks.runner import METHODS, RunConfig, run
+from sgdl_wrap.datasets import DATASETS, Dataset, load_dataset, make_synthetic
+
+log = logging.getLogger("benchmarks")
+
+_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def default_data_dir() -> Path | None:
+    """``SGDL_DATA_DIR`` if set, else the project's ``../shared/data`` when it exists."""
+    if os.environ.get("SGDL_DATA_DIR"):
+        return Path(os.environ["SGDL_DATA_DIR"])
+    return _SHARED_DATA if _SHARED_DATA.is_dir() else None
+
+
+def load(name: str, data_dir: Path | None) -> Dataset:
+    if name == "synthetic":
+        return make_synthetic(seed=0)
+    return load_dataset(name, data_dir=data_dir)
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation over seeds of every test metric."""
+    summary = {}
+    for metric in runs[0]["test"]:
+        values = np.array([r["test"][metric] for r in runs])
+        std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+        summary[metric] = {"mean": float(values.mean()), "std": std}
+    return summary
+
+
+def _cell(summary: dict[str, dict[str, float]], metric: str) -> str:
+    return f"{summary[metric]['mean']:.4f} ± {summary[metric]['std']:.4f}"
+
+
+def _run_command(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = load(args.dataset, args.data_dir)
+    log.info("dataset %s: %s", args.dataset, data.summary())
+    for model in args.model:
+        start = time.perf_counter()
+        runs = []
+        for seed in args.seeds:
+            config = RunConfig(
+                dataset=args.dataset, model=model, method=args.method, seed=seed,
+                epochs=args.epochs, patience=args.patience, eval_every=args.eval_every,
+                batch_size=args.batch_size, lr=args.lr, device=args.device,
+            )
+            result = run(data, config)
+            log.info("%s seed %d: test %s", model, seed, result["test"])
+            runs.append(result)
+        summary = summarize(runs)
+        paper = paper_row(args.dataset, model, args.method)
+        header = ["source", *METRIC_COLUMNS, "best epoch", "epoch s"]
+        rows: list[list[Any]] = [[
+            f"this run ({len(runs)} seeds)", *(_cell(summary, m) for m in METRIC_COLUMNS),
+            " / ".join(str(r["best_epoch"]) for r in runs),
+            f"{np.mean([r['epoch_seconds_mean'] for r in runs]):.2f}",
+        ]]
+        gap = None
+        if paper is not None:
+            gap = {m: summary[m]["mean"] - paper[m] for m in METRIC_COLUMNS}
+            rows.append(["paper", *(paper[m] for m in METRIC_COLUMNS), "", ""])
+            rows.append(["difference", *(f"{gap[m]:+.4f}" for m in METRIC_COLUMNS), "", ""])
+        name = f"run_{args.dataset}_{model}_{args.method}"
+        path = write_result(
+            name,
+            {"dataset": args.dataset, "model": model, "method": args.method,
+             "summary": summary, "paper": paper, "difference_to_paper": gap, "runs": runs},
+            markdown_table(header, rows),
+            seeds=args.seeds, wall_time_s=time.perf_counter() - start, device=args.device,
+            title=f"{model} / {args.method} on {args.dataset}", results_dir=args.results_dir,
+        )
+        print(f"{name}: " + ", ".join(f"{m} {_cell(summary, m)}" for m in METRIC_COLUMNS))
+        print(f"written to {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every evaluation")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="train, select on validation, test")
+    run_parser.add_argument("--dataset", required=True, choices=[*DATASETS, "synthetic"])
+    run_parser.add_argument("--model", required=True, nargs="+", choices=sorted(MODELS))
+    run_parser.add_argument("--method", default="normal", choices=sorted(METHODS))
+    run_parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    run_parser.add_argument("--device", default="cpu")
+    run_parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                            help="offline data directory (default: $SGDL_DATA_DIR or "
+                                 "../shared/data when present)")
+    run_parser.add_argument("--epochs", type=int, default=400, help="maximum epochs")
+    run_parser.add_argument("--patience", type=int, default=10,
+                            help="validations without improvement before stopping")
+    run_parser.add_argument("--eval-every", type=int, default=1)
+    run_parser.add_argument("--batch-size", type=int, default=None)
+    run_parser.add_argument("--lr", type=float, default=None)
+    run_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    run_parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    run_parser.set_defaults(handler=_run_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    args.handler(args)

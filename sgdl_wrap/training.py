@@ -1,0 +1,81 @@
+"""Building blocks for a user-owned training loop: one epoch of plain training and model
+selection with early stopping. Nothing here owns the loop; see ``examples/`` and
+``benchmarks/`` for loops built from these pieces.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+from sgdl_wrap.batching import Batch
+from sgdl_wrap.losses import per_sample_losses
+from sgdl_wrap.protocols import PerSampleLoss, Recommender
+
+__all__ = ["ModelSelector", "train_epoch"]
+
+log = logging.getLogger(__name__)
+
+
+def train_epoch(
+    model: Recommender,
+    loss: PerSampleLoss,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[Batch],
+    *,
+    epoch: int = 0,
+) -> float:
+    """One epoch of plain ("Normal") training, every sample weighted 1; returns the mean loss."""
+    total, count = 0.0, 0
+    for index, batch in enumerate(batches):
+        losses = per_sample_losses(model, loss, batch, where=f"epoch {epoch}, batch {index}")
+        optimizer.zero_grad(set_to_none=True)
+        losses.mean().backward()
+        optimizer.step()
+        total += float(losses.detach().sum())
+        count += len(batch)
+    return total / max(count, 1)
+
+
+@dataclass
+class ModelSelector:
+    """Keeps the best checkpoint by a validation metric and decides when to stop early.
+
+    Call :meth:`update` after each validation; it returns True when the metric improved.
+    :attr:`should_stop` becomes True after ``patience`` validations without improvement.
+    """
+
+    metric: str = "recall@5"
+    patience: int = 10
+    best_value: float = -float("inf")
+    best_epoch: int = -1
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    _best_state: dict[str, torch.Tensor] | None = None
+    _stale: int = 0
+
+    def update(self, epoch: int, metrics: dict[str, float], model: torch.nn.Module) -> bool:
+        if self.metric not in metrics:
+            raise KeyError(f"metric {self.metric!r} not in {sorted(metrics)}")
+        value = metrics[self.metric]
+        if value > self.best_value:
+            self.best_value, self.best_epoch = value, epoch
+            self.best_metrics = dict(metrics)
+            self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self._stale = 0
+            log.info("epoch %d: new best %s = %.4f", epoch, self.metric, value)
+            return True
+        self._stale += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self._stale >= self.patience
+
+    def restore(self, model: torch.nn.Module) -> None:
+        """Load the best checkpoint into ``model``."""
+        if self._best_state is None:
+            raise RuntimeError("no checkpoint was selected yet: call update() first")
+        model.load_state_dict(self._best_state)
