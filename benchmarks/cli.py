@@ -16,7 +16,7 @@ import torch
 from benchmarks.models import MODELS
 from benchmarks.paper import METRIC_COLUMNS, paper_row
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.runner import METHODS, RunConfig, run
+from benchmarks.runner import METHODS, RunConfig, run, time_epochs
 from sgdl_wrap.datasets import DATASETS, Dataset, load_dataset, make_synthetic
 
 log = logging.getLogger("benchmarks")
@@ -94,6 +94,30 @@ def _run_command(args: argparse.Namespace) -> None:
         print(f"written to {path}")
 
 
+def _timing_command(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    data = load(args.dataset, args.data_dir)
+    start = time.perf_counter()
+    measured = {}
+    for model in args.model:
+        config = RunConfig(dataset=args.dataset, model=model, method=args.method, seed=args.seed,
+                           epochs=args.epochs + 1, device=args.device)
+        measured[model] = time_epochs(data, config)
+        log.info("%s: %s", model, measured[model])
+    rows = [[m, f"{r['epoch_s_median']:.2f}", f"{r['batch_ms_median']:.2f}", r["batches"]]
+            for m, r in measured.items()]
+    name = f"timing_{args.dataset}_{args.method}"
+    write_result(
+        name, {"dataset": args.dataset, "method": args.method, "threads": args.threads,
+               "models": measured},
+        markdown_table(["model", "epoch s (median)", "ms / batch", "batches / epoch"], rows),
+        seeds=[args.seed], wall_time_s=time.perf_counter() - start, device=args.device,
+        title=f"{args.method} training time per epoch on {args.dataset}",
+        results_dir=args.results_dir,
+    )
+    print(markdown_table(["model", "epoch s", "ms / batch", "batches"], rows))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every evaluation")
@@ -116,6 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     run_parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     run_parser.set_defaults(handler=_run_command)
+
+    timing = commands.add_parser("timing", help="wall time per training epoch (no evaluation)")
+    timing.add_argument("--dataset", default="ml100k", choices=[*DATASETS, "synthetic"])
+    timing.add_argument("--model", nargs="+", default=sorted(MODELS), choices=sorted(MODELS))
+    timing.add_argument("--method", default="normal", choices=sorted(METHODS))
+    timing.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up")
+    timing.add_argument("--seed", type=int, default=0)
+    timing.add_argument("--threads", type=int, default=2)
+    timing.add_argument("--device", default="cpu")
+    timing.add_argument("--data-dir", type=Path, default=default_data_dir())
+    timing.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    timing.set_defaults(handler=_timing_command)
     return parser
 
 

@@ -1,4 +1,9 @@
-"""One training run: a model, a method and a seed on a dataset, with model selection."""
+"""One training run: a model, a method and a seed on a dataset, with model selection.
+
+A *method* is a :class:`Trainer` that knows how to train one epoch; :func:`run` owns the
+benchmark's epoch loop (validation, early stopping, best checkpoint, test), the way a user's
+own script would.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector, train_epoch
 
-__all__ = ["METHODS", "RunConfig", "run"]
+__all__ = ["METHODS", "RunConfig", "Trainer", "run", "time_epochs"]
 
 log = logging.getLogger(__name__)
 
@@ -47,44 +52,71 @@ class RunConfig:
         return self.lr or MODELS[self.model].lr
 
 
-def _run_normal(data: Dataset, config: RunConfig) -> dict[str, Any]:
-    spec = MODELS[config.model]
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    device = torch.device(config.device)
-    model = spec.build(data.train).to(device)
-    loss = spec.make_loss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.resolved_lr())
-    sampler = UniformNegativeSampler(data.train)
+class Trainer:
+    """Plain ("Normal") training: the model, its loss, Adam, uniform negatives, all seeded."""
+
+    def __init__(self, data: Dataset, config: RunConfig) -> None:
+        spec = MODELS[config.model]
+        torch.manual_seed(config.seed)
+        self.data, self.config = data, config
+        self.rng = np.random.default_rng(config.seed)
+        self.device = torch.device(config.device)
+        self.model = spec.build(data.train).to(self.device)
+        self.loss = spec.make_loss()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.resolved_lr())
+        self.sampler = UniformNegativeSampler(data.train)
+
+    def batches(self):
+        for batch in iterate_batches(self.data.train, self.config.resolved_batch_size(),
+                                     self.sampler, self.loss.num_negatives, self.rng):
+            yield batch.to(self.device)
+
+    def train_epoch(self, epoch: int) -> float:
+        """Train one epoch; returns the mean training loss."""
+        self.model.train()
+        return train_epoch(self.model, self.loss, self.optimizer, self.batches(), epoch=epoch)
+
+
+METHODS: dict[str, Callable[[Dataset, RunConfig], Trainer]] = {"normal": Trainer}
+
+
+def _check(config: RunConfig) -> None:
+    if config.model not in MODELS:
+        raise ValueError(f"unknown model {config.model!r}; choose from {sorted(MODELS)}")
+    if config.method not in METHODS:
+        raise ValueError(f"unknown method {config.method!r}; choose from {sorted(METHODS)}")
+
+
+def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
+    """Train with validation every ``eval_every`` epochs and early stopping, then test the
+    best checkpoint; returns metrics, timings, the per-validation history and the config."""
+    _check(config)
+    start = time.perf_counter()
+    trainer = METHODS[config.method](data, config)
     selector = ModelSelector(metric=f"recall@{config.ks[0]}", patience=config.patience)
     epoch_seconds: list[float] = []
     history: list[dict[str, float]] = []
     progress = tqdm(range(config.epochs), desc=f"{config.model}/{config.method}/s{config.seed}",
                     leave=False, dynamic_ncols=True)
     for epoch in progress:
-        start = time.perf_counter()
-        model.train()
-        batches = (
-            batch.to(device)
-            for batch in iterate_batches(
-                data.train, config.resolved_batch_size(), sampler, loss.num_negatives, rng
-            )
-        )
-        mean_loss = train_epoch(model, loss, optimizer, batches, epoch=epoch)
-        epoch_seconds.append(time.perf_counter() - start)
+        epoch_start = time.perf_counter()
+        mean_loss = trainer.train_epoch(epoch)
+        epoch_seconds.append(time.perf_counter() - epoch_start)
         if (epoch + 1) % config.eval_every:
             continue
-        valid = evaluate(model, data.valid, exclude=[data.train], ks=config.ks)
+        valid = evaluate(trainer.model, data.valid, exclude=[data.train], ks=config.ks)
         history.append({"epoch": epoch, "loss": mean_loss, **valid})
-        selector.update(epoch, valid, model)
+        selector.update(epoch, valid, trainer.model)
         progress.set_postfix(loss=f"{mean_loss:.4f}", best=f"{selector.best_value:.4f}")
         log.info("epoch %d loss %.4f valid %s", epoch, mean_loss, valid)
         if selector.should_stop:
             break
     progress.close()
-    selector.restore(model)
-    test = evaluate(model, data.test, exclude=[data.train, data.valid], ks=config.ks)
+    selector.restore(trainer.model)
+    test = evaluate(trainer.model, data.test, exclude=[data.train, data.valid], ks=config.ks)
     return {
+        "config": asdict(config),
+        "wall_time_s": time.perf_counter() - start,
         "test": test,
         "valid": selector.best_metrics,
         "best_epoch": selector.best_epoch,
@@ -95,15 +127,17 @@ def _run_normal(data: Dataset, config: RunConfig) -> dict[str, Any]:
     }
 
 
-METHODS: dict[str, Callable[[Dataset, RunConfig], dict[str, Any]]] = {"normal": _run_normal}
-
-
-def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
-    """Train and evaluate one configuration; returns metrics, timings and the config."""
-    if config.model not in MODELS:
-        raise ValueError(f"unknown model {config.model!r}; choose from {sorted(MODELS)}")
-    if config.method not in METHODS:
-        raise ValueError(f"unknown method {config.method!r}; choose from {sorted(METHODS)}")
-    start = time.perf_counter()
-    result = METHODS[config.method](data, config)
-    return {"config": asdict(config), "wall_time_s": time.perf_counter() - start, **result}
+def time_epochs(data: Dataset, config: RunConfig) -> dict[str, Any]:
+    """Wall time of ``config.epochs`` training epochs, the first one discarded as warm-up."""
+    _check(config)
+    trainer = METHODS[config.method](data, config)
+    seconds = []
+    for epoch in range(config.epochs):
+        start = time.perf_counter()
+        trainer.train_epoch(epoch)
+        seconds.append(time.perf_counter() - start)
+    timed = seconds[1:] or seconds
+    batches = -(-len(data.train) // config.resolved_batch_size())
+    median = float(np.median(timed))
+    return {"epoch_s": [round(s, 4) for s in timed], "epoch_s_median": median,
+            "batches": batches, "batch_ms_median": 1000 * median / batches}

@@ -1,0 +1,44 @@
+import json
+
+import pytest
+
+from benchmarks.cli import main
+
+
+@pytest.mark.parametrize("model", ["neumf", "lightgcn"])
+def test_run_writes_json_and_markdown(tmp_path, model):
+    main(["run", "--dataset", "synthetic", "--model", model, "--seeds", "0", "1",
+          "--epochs", "2", "--patience", "1", "--results-dir", str(tmp_path)])
+    record = json.loads((tmp_path / f"run_synthetic_{model}_normal.json").read_text())
+    assert record["seeds"] == [0, 1]
+    assert record["command"].startswith("python")
+    for key in ("git_commit", "torch", "cpu", "torch_threads"):
+        assert key in record["environment"]
+    assert set(record["summary"]["recall@20"]) == {"mean", "std"}
+    assert len(record["runs"]) == 2 and record["runs"][0]["epochs_run"] <= 2
+    assert all(0.0 <= run["test"]["ndcg@5"] <= 1.0 for run in record["runs"])
+    table = (tmp_path / f"run_synthetic_{model}_normal.md").read_text()
+    assert "| this run (2 seeds) |" in table
+
+
+def test_seeded_runs_repeat_exactly(tmp_path):
+    for folder in ("a", "b"):
+        main(["run", "--dataset", "synthetic", "--model", "neumf", "--seeds", "3",
+              "--epochs", "2", "--results-dir", str(tmp_path / folder)])
+    first, second = (json.loads((tmp_path / f / "run_synthetic_neumf_normal.json").read_text())
+                     for f in ("a", "b"))
+    assert first["runs"][0]["test"] == second["runs"][0]["test"]
+    assert first["runs"][0]["history"] == second["runs"][0]["history"]
+
+
+def test_timing_command(tmp_path):
+    main(["timing", "--dataset", "synthetic", "--model", "cdae", "--epochs", "2",
+          "--results-dir", str(tmp_path)])
+    record = json.loads((tmp_path / "timing_synthetic_normal.json").read_text())
+    assert record["models"]["cdae"]["batches"] > 0
+
+
+def test_unknown_model_is_rejected(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--dataset", "synthetic", "--model", "mf"])
+    assert "invalid choice: 'mf'" in capsys.readouterr().err
