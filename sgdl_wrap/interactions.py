@@ -37,14 +37,15 @@ class UserCSR:
         """Number of items per user, ``[n_users]``."""
         return np.diff(self.indptr)
 
-    def gather(self, users: npt.ArrayLike) -> tuple[IntArray, IntArray]:
-        """All items of the given users, flattened without a per-user loop.
+    def slots(self, users: npt.ArrayLike) -> tuple[IntArray, IntArray]:
+        """Positions in ``items``/``rows`` of all entries of the given users, without a loop.
 
         Args:
             users: ``[b]`` user ids.
 
         Returns:
-            ``(position, items)``, both ``[nnz]``: ``items[j]`` belongs to ``users[position[j]]``.
+            ``(position, index)``, both ``[nnz]``: entry ``index[j]`` belongs to
+            ``users[position[j]]``.
         """
         users_array = np.asarray(users, dtype=np.int64)
         starts = self.indptr[users_array]
@@ -52,7 +53,12 @@ class UserCSR:
         position = np.repeat(np.arange(users_array.size, dtype=np.int64), counts)
         first_of_run = np.repeat(np.cumsum(counts) - counts, counts)
         offsets = np.arange(position.size, dtype=np.int64) - first_of_run
-        return position, self.items[np.repeat(starts, counts) + offsets]
+        return position, np.repeat(starts, counts) + offsets
+
+    def gather(self, users: npt.ArrayLike) -> tuple[IntArray, IntArray]:
+        """All items of the given users: ``(position, items)``, see :meth:`slots`."""
+        position, index = self.slots(users)
+        return position, self.items[index]
 
 
 def _as_id_array(name: str, values: npt.ArrayLike) -> IntArray:

@@ -23,7 +23,8 @@ def test_bpr_matches_its_formula():
     expected = -torch.log(torch.sigmoid(scores[:, 0] - scores[:, 1]))
     torch.testing.assert_close(BPRLoss()(scores), expected)
     two = torch.tensor([[1.0, 0.0, 2.0]])
-    torch.testing.assert_close(BPRLoss(2)(two), (BPRLoss()(two[:, :2]) + BPRLoss()(two[:, [0, 2]])) / 2)
+    pairs = (BPRLoss()(two[:, :2]) + BPRLoss()(two[:, [0, 2]])) / 2
+    torch.testing.assert_close(BPRLoss(2)(two), pairs)
 
 
 @pytest.mark.parametrize("loss", [BCELoss(1), BPRLoss(1)])

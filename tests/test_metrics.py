@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from sgdl_wrap import Interactions
 from sgdl_wrap.metrics import RankingMetrics, evaluate
+from toy_models import TableModel
 
 
 def test_hand_computed_user():
@@ -32,21 +33,6 @@ def test_ideal_dcg_uses_min_of_k_and_relevant_and_skips_empty_users():
     assert result["ndcg@5"] == pytest.approx((1 / math.log2(3) + 1.0) / 2)
     assert result["recall@5"] == pytest.approx((1.0 + 5 / 7) / 2)
     assert metrics.num_users == 2
-
-
-class _Fixed(torch.nn.Module):
-    """Scores from a fixed [n_users, n_items] table."""
-
-    def __init__(self, table):
-        super().__init__()
-        self.register_buffer("table", torch.as_tensor(table, dtype=torch.float32))
-        self.n_users, self.n_items = self.table.shape
-
-    def score(self, users, items):
-        return self.table[users.unsqueeze(-1) if items.dim() == 2 else users, items]
-
-    def score_all(self, users):
-        return self.table[users]
 
 
 def _reference(table, target, exclude, k):
@@ -82,7 +68,7 @@ def test_evaluate_matches_the_reference_loop(seed, n_users, n_items, batch_size)
     train, valid, test = _split(seed, n_users, n_items)
     # Distinct scores so that the ranking is unambiguous.
     table = np.random.default_rng(seed).permutation(n_users * n_items).reshape(n_users, n_items)
-    result = evaluate(_Fixed(table), test, exclude=[train, valid], ks=(5,),
+    result = evaluate(TableModel(table), test, exclude=[train, valid], ks=(5,),
                       batch_size=batch_size)
     if len(test) == 0:
         assert result["recall@5"] == 0.0
@@ -102,19 +88,19 @@ def test_perfect_ranking_scores_one_and_excluded_items_never_count(seed):
     table = np.zeros((6, 20))
     table[test.users, test.items] = 10.0
     table[train.users, train.items] = 100.0  # would dominate unless excluded
-    result = evaluate(_Fixed(table), test, exclude=[train], ks=(20,))
+    result = evaluate(TableModel(table), test, exclude=[train], ks=(20,))
     if len(test):
         assert result["recall@20"] == pytest.approx(1.0)
         assert result["ndcg@20"] == pytest.approx(1.0)
     # Without the exclusion the training items take the top ranks.
-    leaky = evaluate(_Fixed(table), train, ks=(20,))
+    leaky = evaluate(TableModel(table), train, ks=(20,))
     if len(train):
         assert leaky["recall@20"] == pytest.approx(1.0)
 
 
 def test_evaluate_restores_training_mode():
     train, _, test = _split(0, 4, 10)
-    model = _Fixed(np.random.default_rng(0).random((4, 10)))
+    model = TableModel(np.random.default_rng(0).random((4, 10)))
     model.train()
     evaluate(model, test, exclude=[train])
     assert model.training
@@ -122,5 +108,5 @@ def test_evaluate_restores_training_mode():
 
 def test_mismatched_id_spaces_raise():
     with pytest.raises(ValueError, match="id space"):
-        evaluate(_Fixed(np.zeros((2, 3))), Interactions([0], [0], 2, 3),
+        evaluate(TableModel(np.zeros((2, 3))), Interactions([0], [0], 2, 3),
                  exclude=[Interactions([0], [0], 2, 4)])

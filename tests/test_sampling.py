@@ -3,7 +3,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgdl_wrap import Interactions, PopularityNegativeSampler, UniformNegativeSampler, iterate_batches
+from sgdl_wrap import (
+    Interactions,
+    PopularityNegativeSampler,
+    UniformNegativeSampler,
+    iterate_batches,
+)
 
 
 def _random_interactions(seed, n_users=20, n_items=30, density=0.4):

@@ -5,22 +5,7 @@ from adapters.losses import BPRLoss
 from sgdl_wrap import Interactions, UniformNegativeSampler, iterate_batches
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector, train_epoch
-
-
-class TinyMF(torch.nn.Module):
-    def __init__(self, n_users, n_items, dim=8):
-        super().__init__()
-        self.n_users, self.n_items = n_users, n_items
-        self.user = torch.nn.Embedding(n_users, dim)
-        self.item = torch.nn.Embedding(n_items, dim)
-
-    def score(self, users, items):
-        u = self.user(users)
-        return (u.unsqueeze(1) * self.item(items)).sum(-1) if items.dim() == 2 else (
-            u * self.item(items)).sum(-1)
-
-    def score_all(self, users):
-        return self.user(users) @ self.item.weight.T
+from toy_models import TinyMF
 
 
 def _block_data():
