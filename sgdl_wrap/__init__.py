@@ -1,17 +1,23 @@
 """sgdl_wrap: Self-Guided Learning to Denoise (SIGIR 2022) around any recommender."""
 
 from sgdl_wrap.batching import Batch, iterate_batches
+from sgdl_wrap.config import SGDLConfig
 from sgdl_wrap.interactions import Interactions, UserCSR
 from sgdl_wrap.protocols import PerSampleLoss, Recommender
 from sgdl_wrap.sampling import NegativeSampler, PopularityNegativeSampler, UniformNegativeSampler
+from sgdl_wrap.wrapper import EpochReport, Phase, SGDLWrapper
 
 __all__ = [
     "Batch",
+    "EpochReport",
     "Interactions",
     "NegativeSampler",
     "PerSampleLoss",
     "PopularityNegativeSampler",
+    "Phase",
     "Recommender",
+    "SGDLConfig",
+    "SGDLWrapper",
     "UniformNegativeSampler",
     "UserCSR",
     "iterate_batches",

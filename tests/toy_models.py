@@ -38,3 +38,14 @@ class TinyMF(torch.nn.Module):
 
     def score_all(self, users):
         return self.user(users) @ self.item.weight.T
+
+
+class FactoredMF(TinyMF):
+    """TinyMF with the optional ``per_sample_factors`` hook."""
+
+    def per_sample_factors(self, users, items):
+        from sgdl_wrap.per_sample import RowFactor
+
+        u, i = self.user(users), self.item(items)
+        scores = (u.unsqueeze(1) * i).sum(-1) if items.dim() == 2 else (u * i).sum(-1)
+        return scores, {"user.weight": RowFactor(u, users), "item.weight": RowFactor(i, items)}

@@ -1,0 +1,132 @@
+"""SGDL's settings, validated on construction; an unknown key is an error, never ignored.
+
+Where the paper and the authors' code differ, both are available and the default follows the
+authors' reference run (ML-100K, LightGCN), the one configuration whose outcome is published
+in full (test R@20 0.3410): see each field.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+__all__ = ["SGDLConfig"]
+
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "threshold_rule": ("paper", "authors"),
+    "memorization_test": ("sampled", "full"),
+    "scheduler": ("lstm", "mlp", "top_f", "none"),
+    "sampling": ("gumbel", "reinforce"),
+    "feature_lookahead": ("training", "memorized"),
+    "per_sample_gradients": ("auto", "factors", "loop"),
+}
+
+
+@dataclass(frozen=True)
+class SGDLConfig:
+    """All SGDL settings.
+
+    Phase I (memorization):
+        history: ``h``, epochs of memorization marks kept (paper tunes 2, 5, 10, 20).
+        threshold_rule: ``"authors"`` (count ``>= h/2``, unfilled slots count 0) or
+            ``"paper"`` (mean over the filled slots ``> 0.5``).
+        memorization_test: ``"sampled"`` (authors: positives + as many sampled negatives) or
+            ``"full"`` (paper: ranking over all items).
+        noise_rate_shift: moves the memorization point (Table 4): the switch happens when
+            ``|M| >= (1 - sigma * (1 + shift)) |D|``; e.g. ``0.1`` switches earlier.
+        switch_epoch: switch to Phase II after this epoch regardless of the estimate.
+        phase1_lr_factor: learning-rate factor applied in Phase I by :meth:`SGDLWrapper.step`
+            (authors: 1/5, i.e. Phase II's rate is 5x Phase I's).
+        gmm_max_iter, gmm_tol, gmm_reg_covar: the noise-rate mixture (authors' settings).
+
+    Phase II (self-guided learning):
+        lookahead_lr: ``eta_1`` of the assumed SGD update; None uses the learning rate of
+            the optimizer passed to ``step`` (paper: ``eta_1 = eta_2``).
+        meta_lr: Adam learning rate of the weighting net (``eta_2``).
+        weight_hidden: hidden units of the weighting net (paper 64, authors 100).
+        memorized_batch_size: memorized samples drawn per step (None: the training batch size).
+        denoising: False gives ``w/o DLS`` (Table 3): Phase II trains on memorized data only.
+        scheduler: ``"lstm"`` (paper), ``"mlp"``, ``"top_f"`` (Table 5), or ``"none"`` for
+            ``w/o ADS`` (all drawn memorized samples, uniformly).
+        scheduler_hidden: scorer hidden size (authors' LSTM: 10).
+        scheduler_lr: Adam learning rate of the scheduler.
+        tau: Gumbel-softmax temperature (paper 0.05, authors' run 1.0).
+        sampling: ``"gumbel"`` (straight-through) or ``"reinforce"``.
+        reset_each_epoch: re-create the scheduler and the optimizers of the scheduler and of
+            the weighting net at every Phase II epoch (authors) instead of keeping them.
+        feature_lookahead: where the scheduler's gradient cosines are taken: at the
+            look-ahead of the training batch (``"training"``, eq. 7 read literally; no extra
+            backward) or at a look-ahead on the memorized batch itself (``"memorized"``,
+            authors).
+        per_sample_gradients: ``"factors"`` (the model's ``per_sample_factors`` hook; exact
+            for gathered embeddings and linear layers), ``"loop"`` (one backward per sample,
+            exact, slow) or ``"auto"`` (factors when the model has the hook).
+        seed: seeds the wrapper's own randomness (memorized-batch draws, negatives of the
+            memorization test, Gumbel noise, mixture fitting).
+    """
+
+    history: int = 10
+    threshold_rule: Literal["paper", "authors"] = "authors"
+    memorization_test: Literal["sampled", "full"] = "sampled"
+    noise_rate_shift: float = 0.0
+    switch_epoch: int | None = None
+    phase1_lr_factor: float = 0.2
+    gmm_max_iter: int = 100
+    gmm_tol: float = 1e-2
+    gmm_reg_covar: float = 5e-4
+    lookahead_lr: float | None = None
+    meta_lr: float = 5e-4
+    weight_hidden: int = 100
+    memorized_batch_size: int | None = None
+    denoising: bool = True
+    scheduler: Literal["lstm", "mlp", "top_f", "none"] = "lstm"
+    scheduler_hidden: int = 10
+    scheduler_lr: float = 5e-3
+    tau: float = 1.0
+    sampling: Literal["gumbel", "reinforce"] = "gumbel"
+    reset_each_epoch: bool = True
+    feature_lookahead: Literal["training", "memorized"] = "training"
+    per_sample_gradients: Literal["auto", "factors", "loop"] = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+        positive_ints = ("history", "weight_hidden", "scheduler_hidden", "gmm_max_iter")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("meta_lr", "scheduler_lr", "tau", "phase1_lr_factor", "gmm_tol",
+                     "gmm_reg_covar"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.lookahead_lr is not None and not self.lookahead_lr > 0:
+            raise ValueError(f"lookahead_lr must be positive or None, got {self.lookahead_lr!r}")
+        if not -1.0 < self.noise_rate_shift < 1.0:
+            raise ValueError(f"noise_rate_shift must lie in (-1, 1), got {self.noise_rate_shift}")
+        if self.switch_epoch is not None and self.switch_epoch < 0:
+            raise ValueError(f"switch_epoch must be >= 0 or None, got {self.switch_epoch}")
+        if self.memorized_batch_size is not None and self.memorized_batch_size <= 0:
+            raise ValueError(
+                f"memorized_batch_size must be positive or None, got {self.memorized_batch_size}"
+            )
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> SGDLConfig:
+        """Build from a mapping; an unknown key raises, naming the closest valid keys."""
+        known = [f.name for f in fields(cls)]
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=3)
+                hint = f"did you mean {close}?" if close else f"valid keys: {known}"
+                raise KeyError(f"unknown SGDL config key {key!r}; {hint}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

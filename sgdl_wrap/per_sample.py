@@ -1,0 +1,189 @@
+r"""Per-sample gradient similarities between two parameter points, without materialising a
+per-sample copy of any parameter.
+
+The adaptive scheduler needs, for each sample ``m`` and each parameter tensor ``p``,
+``cos(grad_p L_m(theta_hat), grad_p L_m(theta))``. Two strategies compute it:
+
+* :func:`loop_cosines` - the exact oracle: one backward per sample and point. Slow; for tests.
+* :func:`factor_cosines` - from *gradient factors* a model exposes through the optional
+  ``per_sample_factors(users, items) -> (scores, {param_name: factor})`` hook
+  (:class:`SupportsGradientFactors`). Two factor kinds cover embedding models exactly:
+
+  - :class:`RowFactor`: the parameter is a table read by gathering rows ``E[ids]``. The
+    per-sample gradient is ``sum_c onehot(ids_c) (x) G_c`` with ``G = dL/d rows``, so
+    ``<g_m, g'_m> = sum_{c,c'} [ids_c = ids'_c'] <G_c, G'_c'>``.
+  - :class:`LinearFactor`: ``y = x W^T (+ b)`` applied per sample (Opacus-style ghost
+    factors): ``<g_m, g'_m> = sum_{c,c'} <delta_c, delta'_c'> <x_c, x'_c'>`` with
+    ``delta = dL/dy``; a bias has ``x = 1``.
+
+  Graph models cannot factor their tables this way (propagation mixes every row into every
+  sample); their hook returns :class:`RowFactor` over the *propagated* rows with
+  ``exact=False``: the cosines are then those of the gradients w.r.t. the final
+  representations, an approximation whose agreement with the loop is measured in
+  ``benchmarks/``.
+
+Only autograd (``torch.autograd.grad``) is used, so this works with ``torch.sparse`` ops
+where ``torch.func`` transforms fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "LinearFactor",
+    "RowFactor",
+    "SupportsGradientFactors",
+    "factor_cosines",
+    "loop_cosines",
+]
+
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class RowFactor:
+    """A parameter table read by gathering rows.
+
+    Attributes:
+        rows: ``[B, d]`` or ``[B, C, d]`` gathered rows, part of the scores' graph.
+        ids: ``[B]`` or ``[B, C]`` table indices of ``rows`` (None: rows never repeat within
+            a sample).
+        exact: False when ``rows`` are propagated representations, not the table's rows.
+    """
+
+    rows: Tensor
+    ids: Tensor | None = None
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class LinearFactor:
+    """A ``Linear`` weight (``inputs`` given) or bias (``inputs`` None) applied per sample.
+
+    Attributes:
+        outputs: ``[B, out]`` or ``[B, C, out]`` the layer's output (pre-activation), in
+            the scores' graph.
+        inputs: the matching ``[B, in]`` or ``[B, C, in]`` layer inputs, or None for a bias.
+    """
+
+    outputs: Tensor
+    inputs: Tensor | None = None
+
+
+Factor = RowFactor | LinearFactor
+
+
+@runtime_checkable
+class SupportsGradientFactors(Protocol):
+    def per_sample_factors(
+        self, users: Tensor, items: Tensor
+    ) -> tuple[Tensor, dict[str, Factor]]:
+        """Scores exactly as ``score(users, items)`` plus one factor per parameter name."""
+        ...
+
+
+def _three_d(t: Tensor) -> Tensor:
+    return t.unsqueeze(1) if t.dim() == 2 else t
+
+
+def _pair_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``[B, C, d] x [B, C', d] -> [B, C, C']`` inner products."""
+    return torch.bmm(_three_d(a), _three_d(b).transpose(1, 2))
+
+
+def _factor_dot(
+    first: Factor, first_grad: Tensor, second: Factor, second_grad: Tensor
+) -> Tensor:
+    """``[B]`` inner products of per-sample gradients described by two factors."""
+    grads = _pair_dot(first_grad, second_grad)
+    if isinstance(first, RowFactor):
+        assert isinstance(second, RowFactor)
+        if first.ids is None or second.ids is None:
+            return torch.diagonal(grads, dim1=1, dim2=2).sum(dim=1)
+        first_ids = first.ids.reshape(grads.shape[0], -1)
+        second_ids = second.ids.reshape(grads.shape[0], -1)
+        same = first_ids.unsqueeze(2) == second_ids.unsqueeze(1)
+        return (grads * same).sum(dim=(1, 2))
+    assert isinstance(second, LinearFactor)
+    if first.inputs is None or second.inputs is None:
+        return grads.sum(dim=(1, 2))
+    return (grads * _pair_dot(first.inputs, second.inputs)).sum(dim=(1, 2))
+
+
+def factor_cosines(
+    losses_at_theta: Tensor,
+    factors_at_theta: Mapping[str, Factor],
+    losses_at_hat: Tensor,
+    factors_at_hat: Mapping[str, Factor],
+) -> Tensor:
+    """``[B, P]`` cosines, one column per factor name (sorted), from two factored forwards.
+
+    The losses' graphs are retained (the look-ahead losses feed the meta-gradient later).
+    """
+    names = sorted(factors_at_theta)
+    if sorted(factors_at_hat) != names:
+        raise ValueError(
+            f"factor names differ between the two points: {names} vs {sorted(factors_at_hat)}"
+        )
+
+    def grads_of(losses: Tensor, factors: Mapping[str, Factor]) -> list[Tensor]:
+        targets = [
+            f.rows if isinstance(f, RowFactor) else f.outputs for f in (factors[n] for n in names)
+        ]
+        found = torch.autograd.grad(
+            losses.sum(), targets, retain_graph=True, allow_unused=True
+        )
+        return [torch.zeros_like(t) if g is None else g for t, g in zip(targets, found)]
+
+    at_theta = grads_of(losses_at_theta, factors_at_theta)
+    at_hat = grads_of(losses_at_hat, factors_at_hat)
+    columns = []
+    for name, g, h in zip(names, at_theta, at_hat):
+        f, f_hat = factors_at_theta[name], factors_at_hat[name]
+        dot = _factor_dot(f, g, f_hat, h)
+        norm = _factor_dot(f, g, f, g) * _factor_dot(f_hat, h, f_hat, h)
+        columns.append(dot / norm.clamp_min(0.0).sqrt().clamp_min(_EPS))
+    return torch.stack(columns, dim=1).detach()
+
+
+def loop_cosines(
+    losses_at: Callable[[Mapping[str, Tensor]], Tensor],
+    params: Mapping[str, Tensor],
+    params_hat: Mapping[str, Tensor],
+    names: Sequence[str] | None = None,
+) -> Tensor:
+    """Exact ``[B, P]`` cosines by one backward per sample at each point (the oracle).
+
+    Args:
+        losses_at: maps a parameter dict to ``[B]`` per-sample losses.
+        params: the current parameters ``theta``.
+        params_hat: the look-ahead parameters ``theta_hat``.
+        names: the parameter names (columns), default all of ``params`` sorted.
+    """
+    names = sorted(params) if names is None else list(names)
+
+    def per_sample(point: Mapping[str, Tensor]) -> list[list[Tensor]]:
+        losses = losses_at(point)
+        tensors = [point[n] for n in names]
+        result = []
+        for b in range(losses.shape[0]):
+            grads = torch.autograd.grad(losses[b], tensors, retain_graph=True, allow_unused=True)
+            result.append(
+                [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, grads)]
+            )
+        return result
+
+    at_theta, at_hat = per_sample(params), per_sample(params_hat)
+    rows = []
+    for g_sample, h_sample in zip(at_theta, at_hat):
+        rows.append(torch.stack([
+            (g * h).sum() / ((g * g).sum() * (h * h).sum()).sqrt().clamp_min(_EPS)
+            for g, h in zip(g_sample, h_sample)
+        ]))
+    return torch.stack(rows).detach()

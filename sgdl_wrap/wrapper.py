@@ -1,0 +1,519 @@
+"""``SGDLWrapper``: two-phase self-guided denoising around any model, inside the user's loop.
+
+Usage (the loop, the model and the optimizer stay the user's)::
+
+    sgdl = SGDLWrapper(model, BPRLoss(), train=train)
+    for epoch in range(epochs):
+        for batch in sgdl.batches(128):
+            sgdl.step(batch, optimizer)       # or: loss = sgdl.objective(batch, lookahead_lr=lr)
+        report = sgdl.end_epoch()             #     loss.backward(); optimizer.step()
+
+Phase I trains plainly and runs the memorization test after every epoch; once the memorized
+set reaches the estimated clean share of the data, Phase II starts: each step meta-learns the
+weighting net through a functional look-ahead and returns the re-weighted loss.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from sgdl_wrap.batching import Batch, iterate_batches
+from sgdl_wrap.config import SGDLConfig
+from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.lookahead import lookahead, trainable_parameters
+from sgdl_wrap.losses import check_per_sample, per_sample_losses
+from sgdl_wrap.memorization import memorization_pass
+from sgdl_wrap.memory_bank import MemoryBank
+from sgdl_wrap.noise import estimate_noise_rate, normalize_per_user
+from sgdl_wrap.per_sample import SupportsGradientFactors, factor_cosines, loop_cosines
+from sgdl_wrap.protocols import PerSampleLoss, Recommender
+from sgdl_wrap.sampling import UniformNegativeSampler
+from sgdl_wrap.scheduler import DenoisingScheduler, Selection
+from sgdl_wrap.weighting import WeightNet
+
+__all__ = ["EpochReport", "Phase", "SGDLWrapper"]
+
+log = logging.getLogger(__name__)
+
+
+class Phase(str, Enum):
+    MEMORIZATION = "memorization"
+    SELF_GUIDED = "self_guided"
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What :meth:`SGDLWrapper.end_epoch` measured (ground-truth fields are None when the
+    training data carries no noisy flags; weight fields are None outside Phase II).
+
+    Attributes:
+        epoch: the epoch that just ended (0-based).
+        phase: the phase that epoch was trained in.
+        switched: whether Phase II starts with the next epoch.
+        memory_ratio: ``|M_t| / |D|``, the share of memorized training interactions.
+        noise_rate: the mixture's noise-rate estimate ``sigma``.
+        clean_ratio: ``1 - sigma``.
+        memorization_precision: share of memorized rows that are clean (``MP_t``).
+        memorization_recall: share of clean rows that are memorized (``MR_t``).
+        memory_rate_clean, memory_rate_noisy: share of clean / noisy rows memorized.
+        weight_clean, weight_noisy: mean learned weight of clean / noisy rows this epoch.
+    """
+
+    epoch: int
+    phase: str
+    switched: bool
+    memory_ratio: float
+    noise_rate: float
+    clean_ratio: float
+    memorization_precision: float | None = None
+    memorization_recall: float | None = None
+    memory_rate_clean: float | None = None
+    memory_rate_noisy: float | None = None
+    weight_clean: float | None = None
+    weight_noisy: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _MethodCall(nn.Module):
+    """Lets ``functional_call`` run any method of the wrapped model, not only ``forward``."""
+
+    def __init__(self, model: nn.Module, method: str) -> None:
+        super().__init__()
+        self.model = model
+        self.method = method
+
+    def forward(self, *args: Tensor) -> Any:
+        return getattr(self.model, self.method)(*args)
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
+
+
+class SGDLWrapper:
+    """Self-Guided Learning to Denoise around ``model``.
+
+    Args:
+        model: an ``nn.Module`` implementing :class:`~sgdl_wrap.protocols.Recommender`.
+            Optionally ``per_sample_factors`` (:mod:`sgdl_wrap.per_sample`) for fast
+            scheduler features.
+        loss: a :class:`~sgdl_wrap.protocols.PerSampleLoss` (``[B, 1 + k]`` -> ``[B]``).
+        train: the training interactions; rows index every bookkeeping array.
+        config: :class:`SGDLConfig` (defaults: the authors' reference run).
+        device: where batches go (default: the model's parameters' device).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: PerSampleLoss,
+        *,
+        train: Interactions,
+        config: SGDLConfig | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(model, Recommender):
+            raise TypeError(
+                f"{type(model).__name__} must define score(users, items), score_all(users), "
+                "n_users and n_items"
+            )
+        if (model.n_users, model.n_items) != (train.n_users, train.n_items):
+            raise ValueError(
+                f"model id space {model.n_users}x{model.n_items} differs from the training "
+                f"data's {train.n_users}x{train.n_items}"
+            )
+        if not callable(loss) or not isinstance(getattr(loss, "num_negatives", None), int):
+            raise TypeError("loss must be callable and have an integer num_negatives")
+        if not trainable_parameters(model):
+            raise ValueError(f"{type(model).__name__} has no trainable parameters")
+        self.model = model
+        self.loss_fn = loss
+        self.train_data = train
+        self.config = config if config is not None else SGDLConfig()
+        first = next(model.parameters())
+        self.device = torch.device(device) if device is not None else first.device
+        self.sampler = UniformNegativeSampler(train)
+        self.rng = np.random.default_rng(self.config.seed)
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.bank = MemoryBank(len(train), self.config.history, self.config.threshold_rule)
+        self.phase = Phase.MEMORIZATION
+        self.epoch = 0
+        self.switch_epoch: int | None = None
+        self.memorized_rows: np.ndarray | None = None
+        self.reports: list[EpochReport] = []
+        self.weight_net = self._seeded(lambda: WeightNet(self.config.weight_hidden), 0)
+        self.weight_optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: DenoisingScheduler | None = None
+        self.scheduler_optimizer: torch.optim.Optimizer | None = None
+        self._weight_sum = np.zeros(len(train))
+        self._weight_count = np.zeros(len(train), dtype=np.int64)
+        self._steps = 0
+        self._score_call = _MethodCall(model, "score")
+        self._factor_call = _MethodCall(model, "per_sample_factors")
+        strategy = self.config.per_sample_gradients
+        has_factors = isinstance(model, SupportsGradientFactors)
+        if strategy == "factors" and not has_factors:
+            raise TypeError(
+                f"per_sample_gradients='factors' needs {type(model).__name__}."
+                "per_sample_factors(users, items); use 'loop' or add the hook"
+            )
+        self._use_factors = strategy == "factors" or (strategy == "auto" and has_factors)
+
+    # ----------------------------------------------------------------- public API
+
+    @property
+    def memorized(self) -> np.ndarray:
+        """``[N]`` bool: memorized now under the bank's rule (frozen set: ``memorized_rows``)."""
+        return self.bank.memorized()
+
+    def batches(self, batch_size: int, *, shuffle: bool = True) -> Iterator[Batch]:
+        """One epoch of training batches with fresh negatives, from the wrapper's own seeded
+        generator. In Phase II without denoising learning, only memorized rows."""
+        rows = None
+        if self.phase is Phase.SELF_GUIDED and not self.config.denoising:
+            rows = self.memorized_rows
+        for batch in iterate_batches(
+            self.train_data, batch_size, self.sampler, self.loss_fn.num_negatives, self.rng,
+            rows=rows, shuffle=shuffle,
+        ):
+            yield batch.to(self.device)
+
+    def objective(self, batch: Batch, *, lookahead_lr: float | None = None) -> Tensor:
+        """The scalar to ``backward()`` for this batch.
+
+        Phase I: the mean per-sample loss. Phase II: first the meta step (the weighting net
+        and the scheduler are updated here, the model is not touched), then the mean loss
+        re-weighted by the updated weighting net, weights detached (eq. 9).
+
+        Args:
+            batch: training samples (rows of ``train``).
+            lookahead_lr: ``eta_1``; needed in Phase II unless ``config.lookahead_lr`` is set.
+        """
+        where = f"epoch {self.epoch}, step {self._steps}"
+        self._steps += 1
+        self._check_batch(batch)
+        losses = per_sample_losses(self.model, self.loss_fn, batch, where=where)
+        if self.phase is Phase.MEMORIZATION:
+            return losses.mean()
+        if not self.config.denoising:
+            keep = torch.from_numpy(self._frozen_mask()[batch.rows.cpu().numpy()])
+            return (losses * keep.to(losses.device)).sum() / keep.sum().clamp_min(1)
+        lr = self.config.lookahead_lr if self.config.lookahead_lr is not None else lookahead_lr
+        if lr is None:
+            raise ValueError(
+                "Phase II needs the look-ahead learning rate: pass lookahead_lr= or set "
+                "SGDLConfig(lookahead_lr=...), or use step(batch, optimizer)"
+            )
+        return self._self_guided(batch, losses, lr, where)
+
+    def step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
+        """``objective`` + ``zero_grad`` + ``backward`` + ``optimizer.step()``; returns the loss.
+
+        The look-ahead uses the optimizer's learning rate (first parameter group) unless the
+        config sets one; in Phase I the step runs with ``phase1_lr_factor`` times the rate.
+        """
+        objective = self.objective(batch, lookahead_lr=optimizer.param_groups[0]["lr"])
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        factor = self.config.phase1_lr_factor if self.phase is Phase.MEMORIZATION else 1.0
+        if factor == 1.0:
+            optimizer.step()
+        else:
+            rates = [group["lr"] for group in optimizer.param_groups]
+            for group in optimizer.param_groups:
+                group["lr"] = group["lr"] * factor
+            try:
+                optimizer.step()
+            finally:
+                for group, rate in zip(optimizer.param_groups, rates):
+                    group["lr"] = rate
+        return float(objective.detach())
+
+    def end_epoch(self) -> EpochReport:
+        """Memorization test, noise-rate estimate, diagnostics and the phase switch."""
+        config = self.config
+        result = memorization_pass(
+            self.model, self.loss_fn, self.train_data, self.sampler, self.rng,
+            test=config.memorization_test, device=self.device,
+        )
+        self.bank.record(result.marks)
+        memorized = self.bank.memorized()
+        normalized = normalize_per_user(result.losses, self.train_data.users,
+                                        self.train_data.n_users)
+        estimate = estimate_noise_rate(
+            normalized, max_iter=config.gmm_max_iter, tol=config.gmm_tol,
+            reg_covar=config.gmm_reg_covar, seed=config.seed,
+        )
+        phase = self.phase
+        switched = False
+        if phase is Phase.MEMORIZATION:
+            shifted = min(max(estimate.rate * (1 + config.noise_rate_shift), 0.0), 1.0)
+            reached = memorized.sum() >= (1 - shifted) * len(self.train_data)
+            forced = config.switch_epoch is not None and self.epoch >= config.switch_epoch
+            if reached or forced:
+                self.start_self_guided(memorized)
+                switched = True
+        report = self._report(phase, switched, memorized, estimate.rate)
+        self.reports.append(report)
+        log.info("SGDL %s", report)
+        self.epoch += 1
+        self._weight_sum[:] = 0.0
+        self._weight_count[:] = 0
+        if self.phase is Phase.SELF_GUIDED and (switched or config.reset_each_epoch):
+            self._reset_meta_optimizers()
+        return report
+
+    def start_self_guided(self, memorized: np.ndarray | None = None) -> None:
+        """Switch to Phase II now with the given (default: currently) memorized rows."""
+        mask = self.bank.memorized() if memorized is None else np.asarray(memorized, bool)
+        if mask.shape != (len(self.train_data),):
+            raise ValueError(
+                f"memorized mask must have shape ({len(self.train_data)},), got {mask.shape}"
+            )
+        rows = np.flatnonzero(mask)
+        if rows.size == 0:
+            raise RuntimeError(
+                f"cannot start Phase II at epoch {self.epoch}: the memorized set is empty "
+                f"({self.bank.filled} epochs of history, rule {self.bank.rule!r})"
+            )
+        self.memorized_rows = rows
+        self.switch_epoch = self.epoch
+        self.phase = Phase.SELF_GUIDED
+        self._reset_meta_optimizers()
+        log.info("SGDL: Phase II from epoch %d with %d memorized rows", self.epoch + 1, rows.size)
+
+    def sample_weights(self) -> np.ndarray:
+        """``[N]`` mean learned weight of each row in the current epoch (NaN if unseen)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self._weight_count > 0, self._weight_sum / self._weight_count, np.nan)
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: phase, history, memorized set, nets,
+        optimizers and random states (the user's model and optimizer are saved separately)."""
+        return {
+            "config": self.config.to_dict(),
+            "phase": self.phase.value,
+            "epoch": self.epoch,
+            "steps": self._steps,
+            "switch_epoch": self.switch_epoch,
+            "memorized_rows": None if self.memorized_rows is None else self.memorized_rows.copy(),
+            "bank": self.bank.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "generator": self.generator.get_state(),
+            "weight_net": self.weight_net.state_dict(),
+            "weight_optimizer": _optional_state(self.weight_optimizer),
+            "scheduler_cosines": None if self.scheduler is None else self._scheduler_cosines,
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "scheduler_optimizer": _optional_state(self.scheduler_optimizer),
+            "weight_sum": self._weight_sum.copy(),
+            "weight_count": self._weight_count.copy(),
+            "reports": [r.as_dict() for r in self.reports],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state["config"] != self.config.to_dict():
+            raise ValueError("the saved state was made with a different SGDLConfig")
+        self.phase = Phase(state["phase"])
+        self.epoch = int(state["epoch"])
+        self._steps = int(state["steps"])
+        self.switch_epoch = state["switch_epoch"]
+        rows = state["memorized_rows"]
+        self.memorized_rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        self.bank.load_state_dict(state["bank"])
+        self.rng.bit_generator.state = state["rng"]
+        self.generator.set_state(state["generator"])
+        self.weight_net.load_state_dict(state["weight_net"])
+        self.weight_optimizer = self.scheduler = self.scheduler_optimizer = None
+        if state["weight_optimizer"] is not None:
+            self._reset_meta_optimizers()
+            assert self.weight_optimizer is not None
+            self.weight_optimizer.load_state_dict(state["weight_optimizer"])
+        if state["scheduler"] is not None:
+            self._build_scheduler(int(state["scheduler_cosines"]))
+            assert self.scheduler is not None
+            self.scheduler.load_state_dict(state["scheduler"])
+            if self.scheduler_optimizer is not None:
+                self.scheduler_optimizer.load_state_dict(state["scheduler_optimizer"])
+        self._weight_sum = np.array(state["weight_sum"], dtype=np.float64)
+        self._weight_count = np.array(state["weight_count"], dtype=np.int64)
+        self.reports = [EpochReport(**r) for r in state["reports"]]
+
+    # --------------------------------------------------------------- internals
+
+    def _seeded(self, build: Any, salt: int) -> Any:
+        # Nets are initialised from a private stream so the user's global RNG is untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed * 1_000_003 + salt)
+            return build().to(self.device)
+
+    def _reset_meta_optimizers(self) -> None:
+        self.weight_optimizer = torch.optim.Adam(self.weight_net.parameters(),
+                                                 lr=self.config.meta_lr)
+        self.scheduler = None
+        self.scheduler_optimizer = None
+
+    def _build_scheduler(self, num_cosines: int) -> None:
+        config = self.config
+        assert config.scheduler != "none"
+        self._scheduler_cosines = num_cosines
+        self.scheduler = self._seeded(
+            lambda: DenoisingScheduler(config.scheduler, num_cosines,  # type: ignore[arg-type]
+                                       hidden=config.scheduler_hidden, tau=config.tau,
+                                       sampling=config.sampling),
+            1 + self.epoch,
+        )
+        self.scheduler_optimizer = (
+            torch.optim.Adam(self.scheduler.parameters(), lr=config.scheduler_lr)
+            if self.scheduler.trainable else None
+        )
+
+    def _check_batch(self, batch: Batch) -> None:
+        rows = batch.rows
+        if rows.dim() != 1 or batch.users.shape != rows.shape or batch.items.shape != rows.shape:
+            raise ValueError(
+                f"batch rows, users and items must be [B] vectors of one length, got "
+                f"{tuple(rows.shape)}, {tuple(batch.users.shape)}, {tuple(batch.items.shape)}"
+            )
+        if rows.numel() == 0:
+            raise ValueError("empty batch")
+        low, high = int(rows.min()), int(rows.max())
+        if low < 0 or high >= len(self.train_data):
+            bad = low if low < 0 else high
+            raise ValueError(f"training row {bad} is out of range [0, {len(self.train_data)})")
+
+    def _frozen_mask(self) -> np.ndarray:
+        mask = np.zeros(len(self.train_data), dtype=bool)
+        assert self.memorized_rows is not None
+        mask[self.memorized_rows] = True
+        return mask
+
+    def _memorized_batch(self, size: int) -> Batch:
+        assert self.memorized_rows is not None
+        rows = self.rng.choice(self.memorized_rows, size=size, replace=True)
+        users = self.train_data.users[rows]
+        negatives = self.sampler.sample(users, self.loss_fn.num_negatives, self.rng)
+        return Batch(
+            rows=torch.from_numpy(rows),
+            users=torch.from_numpy(users),
+            items=torch.from_numpy(self.train_data.items[rows]),
+            negatives=torch.from_numpy(negatives),
+        ).to(self.device)
+
+    def _losses_at(self, params: Mapping[str, Tensor], batch: Batch, where: str) -> Tensor:
+        scores = functional_call(
+            self._score_call, {f"model.{n}": p for n, p in params.items()},
+            (batch.users, batch.candidates),
+        )
+        return check_per_sample(self.loss_fn(scores), len(batch), where=where)
+
+    def _self_guided(self, batch: Batch, losses: Tensor, lr: float, where: str) -> Tensor:
+        params = trainable_parameters(self.model)
+        weights = self.weight_net(losses)
+        theta_hat = lookahead((weights * losses).mean(), params, lr)
+        memorized = self._memorized_batch(self.config.memorized_batch_size or len(batch))
+        meta_losses, selection = self._guide(memorized, params, theta_hat, lr, where)
+        objective = (
+            meta_losses.mean() if selection is None
+            else (selection.counts * meta_losses).sum() / len(memorized)
+        )
+        inputs = list(self.weight_net.parameters())
+        if self.scheduler is not None and self.scheduler.trainable:
+            inputs += list(self.scheduler.parameters())
+            if selection is not None and selection.log_prob is not None:
+                objective = objective + self.scheduler.reinforce_loss(selection, objective)
+        for parameter in inputs:
+            parameter.grad = None
+        torch.autograd.backward(objective, inputs=inputs, retain_graph=True)
+        assert self.weight_optimizer is not None
+        self.weight_optimizer.step()
+        if self.scheduler_optimizer is not None:
+            self.scheduler_optimizer.step()
+        with torch.no_grad():
+            new_weights = self.weight_net(losses)
+        rows = batch.rows.cpu().numpy()
+        self._weight_sum[rows] += new_weights.cpu().numpy()
+        self._weight_count[rows] += 1
+        return (new_weights * losses).mean()
+
+    def _guide(
+        self,
+        memorized: Batch,
+        params: dict[str, Tensor],
+        theta_hat: dict[str, Tensor],
+        lr: float,
+        where: str,
+    ) -> tuple[Tensor, Selection | None]:
+        """Per-sample meta losses at ``theta_hat`` and the scheduler's selection."""
+        where = f"the memorized batch of {where}"
+        if self.config.scheduler == "none":
+            return self._losses_at(theta_hat, memorized, where), None
+        users, candidates = memorized.users, memorized.candidates
+        at_batch = self.config.feature_lookahead == "memorized"
+        if self._use_factors:
+            assert isinstance(self.model, SupportsGradientFactors)
+            scores, factors = self.model.per_sample_factors(users, candidates)
+            losses = check_per_sample(self.loss_fn(scores), len(memorized), where=where)
+            point = lookahead(losses.mean(), params, lr, create_graph=False) if at_batch \
+                else theta_hat
+            scores_hat, factors_hat = functional_call(
+                self._factor_call, {f"model.{n}": p for n, p in point.items()},
+                (users, candidates),
+            )
+            losses_hat = check_per_sample(self.loss_fn(scores_hat), len(memorized), where=where)
+            cosines = factor_cosines(losses, factors, losses_hat, factors_hat)
+            meta_losses = self._losses_at(theta_hat, memorized, where) if at_batch \
+                else losses_hat
+        else:
+            losses = self._losses_at(params, memorized, where)
+            point = lookahead(losses.mean(), params, lr, create_graph=False) if at_batch \
+                else theta_hat
+            cosines = loop_cosines(lambda p: self._losses_at(p, memorized, where), params, point)
+            meta_losses = self._losses_at(theta_hat, memorized, where)
+        if self.scheduler is None:
+            self._build_scheduler(cosines.shape[1])
+        assert self.scheduler is not None
+        selection = self.scheduler.select(losses.detach(), cosines, len(memorized),
+                                          self.generator)
+        return meta_losses, selection
+
+    def _report(
+        self, phase: Phase, switched: bool, memorized: np.ndarray, noise_rate: float
+    ) -> EpochReport:
+        extra: dict[str, float | None] = {}
+        noisy = self.train_data.noisy
+        if noisy is not None:
+            clean = ~noisy
+            hits = int((memorized & clean).sum())
+            extra["memorization_precision"] = hits / max(int(memorized.sum()), 1)
+            extra["memorization_recall"] = hits / max(int(clean.sum()), 1)
+            extra["memory_rate_clean"] = _mean_or_none(memorized[clean])
+            extra["memory_rate_noisy"] = _mean_or_none(memorized[noisy])
+            if phase is Phase.SELF_GUIDED and self.config.denoising:
+                weights = self.sample_weights()
+                seen = ~np.isnan(weights)
+                extra["weight_clean"] = _mean_or_none(weights[seen & clean])
+                extra["weight_noisy"] = _mean_or_none(weights[seen & noisy])
+        return EpochReport(
+            epoch=self.epoch, phase=phase.value, switched=switched,
+            memory_ratio=float(memorized.mean()), noise_rate=noise_rate,
+            clean_ratio=1.0 - noise_rate, **extra,
+        )
+
+
+def _optional_state(optimizer: torch.optim.Optimizer | None) -> dict[str, Any] | None:
+    return None if optimizer is None else optimizer.state_dict()

@@ -1,0 +1,155 @@
+"""SGDLWrapper end to end with models defined here (not from adapters/)."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from toy_models import FactoredMF, TinyMF
+
+from adapters.losses import BCELoss, BPRLoss
+from sgdl_wrap import Batch, SGDLConfig, SGDLWrapper
+from sgdl_wrap.datasets import make_synthetic
+from sgdl_wrap.wrapper import Phase
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(n_users=60, n_items=80, interactions_per_user=10, seed=0)
+
+
+def _wrapper(data, model_cls=FactoredMF, loss=None, **config):
+    torch.manual_seed(0)
+    model = model_cls(data.train.n_users, data.train.n_items, dim=8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    settings = dict(history=2, switch_epoch=1, seed=0, phase1_lr_factor=1.0)
+    settings.update(config)
+    sgdl = SGDLWrapper(model, loss or BPRLoss(), train=data.train, config=SGDLConfig(**settings))
+    return model, optimizer, sgdl
+
+
+def _epochs(sgdl, optimizer, count, batch_size=64):
+    reports = []
+    for _ in range(count):
+        for batch in sgdl.batches(batch_size):
+            sgdl.step(batch, optimizer)
+        reports.append(sgdl.end_epoch())
+    return reports
+
+
+@pytest.mark.parametrize("strategy", ["factors", "loop"])
+@pytest.mark.parametrize("loss", [BPRLoss(), BCELoss(2)])
+def test_custom_model_runs_both_phases(data, strategy, loss):
+    model_cls = FactoredMF if strategy == "factors" else TinyMF
+    _, optimizer, sgdl = _wrapper(data, model_cls, loss, per_sample_gradients=strategy)
+    reports = _epochs(sgdl, optimizer, 3)
+    assert [r.phase for r in reports] == ["memorization", "memorization", "self_guided"]
+    assert reports[1].switched and sgdl.switch_epoch == 1
+    assert reports[2].weight_clean is not None and 0 < reports[2].weight_clean < 1
+    assert reports[0].memorization_precision is not None
+    assert np.isfinite([r.noise_rate for r in reports]).all()
+
+
+def test_meta_step_leaves_model_and_optimizer_untouched(data):
+    model, optimizer, sgdl = _wrapper(data)
+    _epochs(sgdl, optimizer, 2)
+    assert sgdl.phase is Phase.SELF_GUIDED
+    optimizer.zero_grad(set_to_none=True)
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer_state = copy.deepcopy(optimizer.state_dict())
+    psi = [p.detach().clone() for p in sgdl.weight_net.parameters()]
+    batch = next(sgdl.batches(32))
+    objective = sgdl.objective(batch, lookahead_lr=0.01)
+    for name, p in model.named_parameters():
+        assert torch.equal(p, params[name]) and p.grad is None
+    assert str(optimizer.state_dict()) == str(optimizer_state)
+    assert any(not torch.equal(a, b) for a, b in zip(psi, sgdl.weight_net.parameters()))
+    objective.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_weighted_objective_uses_the_updated_weights(data):
+    model, optimizer, sgdl = _wrapper(data)
+    _epochs(sgdl, optimizer, 2)
+    batch = next(sgdl.batches(32))
+    objective = sgdl.objective(batch, lookahead_lr=0.01)
+    with torch.no_grad():
+        losses = BPRLoss()(model.score(batch.users, batch.candidates))
+        expected = (sgdl.weight_net(losses) * losses).mean()
+    torch.testing.assert_close(objective.detach(), expected)
+
+
+def test_without_denoising_learning_trains_on_memorized_rows_only(data):
+    _, optimizer, sgdl = _wrapper(data, denoising=False)
+    _epochs(sgdl, optimizer, 2)
+    rows = np.concatenate([b.rows.numpy() for b in sgdl.batches(64)])
+    assert sorted(rows.tolist()) == sorted(sgdl.memorized_rows.tolist())
+
+
+@pytest.mark.parametrize("scheduler", ["none", "mlp", "top_f", "lstm"])
+@pytest.mark.parametrize("sampling", ["gumbel", "reinforce"])
+def test_scheduler_variants_train(data, scheduler, sampling):
+    if scheduler in ("none", "top_f") and sampling == "reinforce":
+        pytest.skip("sampling only applies to learned scorers")
+    _, optimizer, sgdl = _wrapper(data, scheduler=scheduler, sampling=sampling,
+                                  reset_each_epoch=False)
+    reports = _epochs(sgdl, optimizer, 3)
+    assert reports[-1].phase == "self_guided"
+    assert (sgdl.scheduler is None) == (scheduler == "none")
+
+
+def test_resume_equals_an_uninterrupted_run(data, tmp_path):
+    model, optimizer, sgdl = _wrapper(data, reset_each_epoch=False)
+    straight = _epochs(sgdl, optimizer, 4)
+
+    model, optimizer, sgdl = _wrapper(data, reset_each_epoch=False)
+    _epochs(sgdl, optimizer, 2)
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "sgdl": sgdl.state_dict(), "torch_rng": torch.get_rng_state()}, path)
+    del model, optimizer, sgdl
+    saved = torch.load(path, weights_only=False)
+    model2, optimizer2, sgdl2 = _wrapper(data, reset_each_epoch=False)
+    model2.load_state_dict(saved["model"])
+    optimizer2.load_state_dict(saved["optimizer"])
+    sgdl2.load_state_dict(saved["sgdl"])
+    torch.set_rng_state(saved["torch_rng"])
+    resumed = _epochs(sgdl2, optimizer2, 2)
+    assert [r.as_dict() for r in straight[2:]] == [r.as_dict() for r in resumed]
+
+
+class _MeanLoss(BPRLoss):
+    def __call__(self, scores):
+        return super().__call__(scores).mean()
+
+
+class _NanLoss(BPRLoss):
+    def __call__(self, scores):
+        return super().__call__(scores) * torch.nan
+
+
+def test_errors_name_the_problem(data):
+    _, optimizer, sgdl = _wrapper(data, loss=_MeanLoss())
+    with pytest.raises(ValueError, match="returned a scalar"):
+        sgdl.step(next(sgdl.batches(8)), optimizer)
+    _, optimizer, sgdl = _wrapper(data, loss=_NanLoss())
+    with pytest.raises(FloatingPointError, match="epoch 0, step 0"):
+        sgdl.step(next(sgdl.batches(8)), optimizer)
+    _, optimizer, sgdl = _wrapper(data)
+    with pytest.raises(RuntimeError, match="memorized set is empty"):
+        sgdl.start_self_guided()
+    bad = next(sgdl.batches(4))
+    bad = Batch(bad.rows + len(data.train), bad.users, bad.items, bad.negatives)
+    with pytest.raises(ValueError, match="out of range"):
+        sgdl.step(bad, optimizer)
+    with pytest.raises(KeyError, match="did you mean"):
+        SGDLConfig.from_dict({"histroy": 5})
+    with pytest.raises(ValueError, match="tau must be a positive number"):
+        SGDLConfig(tau=0)
+    with pytest.raises(ValueError, match="scheduler must be one of"):
+        SGDLConfig(scheduler="gru")
+    with pytest.raises(TypeError, match="needs TinyMF.per_sample_factors"):
+        _wrapper(data, TinyMF, per_sample_gradients="factors")
+    other = make_synthetic(n_users=10, n_items=20, interactions_per_user=5, seed=1)
+    with pytest.raises(ValueError, match="id space"):
+        SGDLWrapper(TinyMF(60, 80), BPRLoss(), train=other.train)
