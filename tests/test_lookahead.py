@@ -3,13 +3,12 @@
 import copy
 
 import torch
-from toy_models import TinyMF
 from torch.func import functional_call
 
 from adapters.losses import BPRLoss
 from sgdl_wrap.lookahead import lookahead, trainable_parameters
 from sgdl_wrap.weighting import WeightNet
-
+from toy_models import TinyMF
 
 
 def _setup(seed=0, batch=6):

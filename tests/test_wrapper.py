@@ -5,12 +5,12 @@ import copy
 import numpy as np
 import pytest
 import torch
-from toy_models import FactoredMF, TinyMF
 
 from adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap import Batch, SGDLConfig, SGDLWrapper
 from sgdl_wrap.datasets import make_synthetic
 from sgdl_wrap.wrapper import Phase
+from toy_models import FactoredMF, TinyMF
 
 
 @pytest.fixture(scope="module")
