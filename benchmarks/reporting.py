@@ -73,6 +73,16 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _command_line() -> str:
+    """The command as typed: ``python -m benchmarks[.module] ...`` for this package's scripts."""
+    script = Path(sys.argv[0]).resolve()
+    arguments = shlex.join(sys.argv[1:])
+    if script.parent == Path(__file__).resolve().parent:
+        module = "benchmarks" if script.stem == "__main__" else f"benchmarks.{script.stem}"
+        return f"python -m {module} {arguments}".rstrip()
+    return f"python {shlex.join(sys.argv)}"
+
+
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
@@ -92,9 +102,7 @@ def write_result(
     results_dir: Path = RESULTS_DIR,
 ) -> Path:
     """Write ``<name>.json`` and ``<name>.md`` under ``results_dir``; returns the JSON path."""
-    command = "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv else ""
-    if sys.argv and not sys.argv[0].endswith("__main__.py"):
-        command = "python " + shlex.join(sys.argv)
+    command = _command_line()
     record = {
         "name": name,
         "command": command,

@@ -83,6 +83,8 @@ class DenoisingScheduler(nn.Module):
         sampling: ``"gumbel"`` or ``"reinforce"``.
     """
 
+    baseline: Tensor
+
     def __init__(
         self,
         scorer: ScorerKind,

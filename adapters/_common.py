@@ -1,0 +1,66 @@
+"""Input checks and dot-product scoring shared by the reference models."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_ids", "dot_scores"]
+
+
+def _plain(ids: Tensor) -> Tensor:
+    # Under torch.func transforms ids arrive wrapped, and a vmap-batched tensor's values
+    # cannot be read (``.item()`` raises); the innermost plain tensor holds every sample's
+    # ids. torch offers no public way to reach it.
+    functorch = torch._C._functorch
+    while functorch.is_functorch_wrapped_tensor(ids):
+        ids = functorch.get_unwrapped(ids)
+    return ids
+
+
+def _check_range(name: str, ids: Tensor, size: int) -> None:
+    ids = _plain(ids)
+    if ids.numel() == 0:
+        return
+    low, high = (int(v) for v in torch.aminmax(ids))
+    if low < 0 or high >= size:
+        raise ValueError(f"{name} id {low if low < 0 else high} is out of range [0, {size})")
+
+
+def check_ids(users: Tensor, items: Tensor | None, n_users: int, n_items: int) -> None:
+    """Validate ``users`` ``[B]`` and ``items`` ``[B]`` / ``[B, C]`` (or ``None``).
+
+    Raises:
+        TypeError: ids that are not integer tensors.
+        ValueError: wrong dimensions, mismatched batch sizes or ids out of range.
+    """
+    named = [("users", users)] + ([] if items is None else [("items", items)])
+    for name, ids in named:
+        if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+            raise TypeError(f"{name} must be an integer tensor, got dtype {ids.dtype}")
+    if users.dim() != 1:
+        raise ValueError(f"users must have shape [B], got {tuple(users.shape)}")
+    _check_range("user", users, n_users)
+    if items is None:
+        return
+    if items.dim() not in (1, 2) or items.shape[0] != users.shape[0]:
+        raise ValueError(
+            f"items must have shape [B] or [B, C] with B = {users.shape[0]} (the number of "
+            f"users), got {tuple(items.shape)}"
+        )
+    _check_range("item", items, n_items)
+
+
+def dot_scores(user_vectors: Tensor, item_vectors: Tensor) -> Tensor:
+    """Dot products of each user with its item(s).
+
+    Args:
+        user_vectors: ``[B, d]``.
+        item_vectors: ``[B, d]`` or ``[B, C, d]``.
+
+    Returns:
+        ``[B]`` or ``[B, C]``.
+    """
+    if item_vectors.dim() == 2:
+        return (user_vectors * item_vectors).sum(dim=-1)
+    return torch.matmul(item_vectors, user_vectors.unsqueeze(-1)).squeeze(-1)

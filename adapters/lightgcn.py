@@ -1,0 +1,67 @@
+"""LightGCN (He et al., SIGIR 2020): linear propagation on the user-item graph."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from adapters._common import check_ids, dot_scores
+from adapters.graph import NormalizedAdjacency
+from sgdl_wrap.interactions import Interactions
+
+__all__ = ["LightGCN"]
+
+
+class LightGCN(nn.Module):
+    """LightGCN with the SGDL paper's settings (embedding 64, 3 layers, no dropout).
+
+    ``E^(k+1) = A_hat E^(k)`` with ``A_hat`` the normalized adjacency of ``train``; the final
+    representation is the mean of ``E^(0) .. E^(layers)`` and a score is the dot product of
+    the user's and the item's final representations.
+
+    Args:
+        train: training interactions; they define the graph (built once, here).
+        dim: embedding size ``d``.
+        layers: number of propagation layers (0 gives matrix factorisation).
+
+    Parameters: ``user_embedding`` ``[n_users, d]`` and ``item_embedding`` ``[n_items, d]``,
+    Xavier-uniform initialised from torch's global RNG.
+    """
+
+    def __init__(self, train: Interactions, dim: int = 64, layers: int = 3) -> None:
+        super().__init__()
+        if dim <= 0 or layers < 0:
+            raise ValueError(f"need dim > 0 and layers >= 0, got dim={dim}, layers={layers}")
+        self.n_users = train.n_users
+        self.n_items = train.n_items
+        self.layers = layers
+        self.user_embedding = nn.Parameter(torch.empty(train.n_users, dim))
+        self.item_embedding = nn.Parameter(torch.empty(train.n_items, dim))
+        nn.init.xavier_uniform_(self.user_embedding)
+        nn.init.xavier_uniform_(self.item_embedding)
+        self.adjacency = NormalizedAdjacency(train)
+
+    def embeddings(self) -> tuple[Tensor, Tensor]:
+        """Final representations after one propagation: ``[n_users, d]``, ``[n_items, d]``."""
+        layer = torch.cat([self.user_embedding, self.item_embedding])
+        total = layer
+        for _ in range(self.layers):
+            layer = self.adjacency.matmul(layer)
+            total = total + layer
+        return (total / (self.layers + 1)).split([self.n_users, self.n_items])
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        """Logits: ``users`` ``[B]``, ``items`` ``[B]`` or ``[B, C]`` -> ``[B]`` or ``[B, C]``."""
+        check_ids(users, items, self.n_users, self.n_items)
+        user_final, item_final = self.embeddings()
+        return dot_scores(user_final[users], item_final[items])
+
+    def score_all(self, users: Tensor) -> Tensor:
+        """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""
+        check_ids(users, None, self.n_users, self.n_items)
+        user_final, item_final = self.embeddings()
+        return user_final[users] @ item_final.T
+
+    def forward(self, users: Tensor, items: Tensor) -> Tensor:
+        """Same as :meth:`score` (so ``torch.func.functional_call`` scores pairs)."""
+        return self.score(users, items)
