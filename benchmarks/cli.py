@@ -16,11 +16,12 @@ import torch
 from benchmarks.models import MODELS
 from benchmarks.paper import METRIC_COLUMNS, paper_row
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.runner import METHODS, RunConfig, run, time_epochs
+from benchmarks.runner import METHODS, RunConfig, cached_run, time_epochs
 from sgdl_wrap.datasets import DATASETS, Dataset, load_dataset, make_synthetic
 
 log = logging.getLogger("benchmarks")
 
+CACHE_DIR = Path(__file__).resolve().parent / "cache"
 _SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -65,7 +66,7 @@ def _run_command(args: argparse.Namespace) -> None:
                 epochs=args.epochs, patience=args.patience, eval_every=args.eval_every,
                 batch_size=args.batch_size, lr=args.lr, device=args.device,
             )
-            result = run(data, config)
+            result = cached_run(data, config, None if args.no_cache else args.cache_dir)
             log.info("%s seed %d: test %s", model, seed, result["test"])
             runs.append(result)
         summary = summarize(runs)
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--lr", type=float, default=None)
     run_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     run_parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    run_parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR,
+                            help="finished runs, keyed by their full configuration")
+    run_parser.add_argument("--no-cache", action="store_true", help="always train")
     run_parser.set_defaults(handler=_run_command)
 
     timing = commands.add_parser("timing", help="wall time per training epoch (no evaluation)")

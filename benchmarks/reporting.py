@@ -25,6 +25,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def _git_commit() -> str:
+    # A copy of the tree without .git (e.g. on a remote GPU machine) is told its commit.
+    if os.environ.get("SGDL_GIT_COMMIT"):
+        return os.environ["SGDL_GIT_COMMIT"]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,

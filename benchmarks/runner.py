@@ -7,10 +7,15 @@ own script would.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,12 +23,13 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.models import BATCH_SIZES, MODELS
+from benchmarks.reporting import environment
 from sgdl_wrap import UniformNegativeSampler, iterate_batches
 from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector, train_epoch
 
-__all__ = ["METHODS", "RunConfig", "Trainer", "run", "time_epochs"]
+__all__ = ["METHODS", "RunConfig", "Trainer", "cached_run", "run", "time_epochs"]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +122,7 @@ def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
     test = evaluate(trainer.model, data.test, exclude=[data.train, data.valid], ks=config.ks)
     return {
         "config": asdict(config),
+        "environment": environment(config.device),
         "wall_time_s": time.perf_counter() - start,
         "test": test,
         "valid": selector.best_metrics,
@@ -125,6 +132,27 @@ def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
         "epoch_seconds": [round(s, 4) for s in epoch_seconds],
         "history": history,
     }
+
+
+def cached_run(data: Dataset, config: RunConfig, cache_dir: Path | None) -> dict[str, Any]:
+    """:func:`run`, unless a finished run of the same configuration is in ``cache_dir``.
+
+    A run's file is written atomically when it finishes, so an interrupted sweep resumes
+    with the first run that has no file.
+    """
+    if cache_dir is None:
+        return run(data, config)
+    key = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir / f"{config.dataset}_{config.model}_{config.method}_s{config.seed}_{key}.json"
+    if path.exists():
+        log.info("cached: %s", path.name)
+        return json.loads(path.read_text())
+    result = run(data, config)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".tmp", delete=False) as tmp:
+        json.dump(result, tmp)
+    os.replace(tmp.name, path)
+    return result
 
 
 def time_epochs(data: Dataset, config: RunConfig) -> dict[str, Any]:

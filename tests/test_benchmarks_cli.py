@@ -8,7 +8,7 @@ from benchmarks.cli import main
 @pytest.mark.parametrize("model", ["neumf", "lightgcn"])
 def test_run_writes_json_and_markdown(tmp_path, model):
     main(["run", "--dataset", "synthetic", "--model", model, "--seeds", "0", "1",
-          "--epochs", "2", "--patience", "1", "--results-dir", str(tmp_path)])
+          "--epochs", "2", "--patience", "1", "--results-dir", str(tmp_path), "--no-cache"])
     record = json.loads((tmp_path / f"run_synthetic_{model}_normal.json").read_text())
     assert record["seeds"] == [0, 1]
     assert record["command"].startswith("python")
@@ -24,11 +24,25 @@ def test_run_writes_json_and_markdown(tmp_path, model):
 def test_seeded_runs_repeat_exactly(tmp_path):
     for folder in ("a", "b"):
         main(["run", "--dataset", "synthetic", "--model", "neumf", "--seeds", "3",
-              "--epochs", "2", "--results-dir", str(tmp_path / folder)])
+              "--epochs", "2", "--results-dir", str(tmp_path / folder), "--no-cache"])
     first, second = (json.loads((tmp_path / f / "run_synthetic_neumf_normal.json").read_text())
                      for f in ("a", "b"))
     assert first["runs"][0]["test"] == second["runs"][0]["test"]
     assert first["runs"][0]["history"] == second["runs"][0]["history"]
+
+
+def test_finished_runs_are_cached_by_configuration(tmp_path):
+    def sweep(seeds):
+        main(["run", "--dataset", "synthetic", "--model", "neumf", "--seeds", *seeds,
+              "--epochs", "1", "--results-dir", str(tmp_path), "--cache-dir",
+              str(tmp_path / "cache")])
+        return json.loads((tmp_path / "run_synthetic_neumf_normal.json").read_text())["runs"]
+
+    first = sweep(["0"])
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+    second = sweep(["0", "1"])
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+    assert second[0] == first[0]  # the cached run, wall time included
 
 
 def test_timing_command(tmp_path):
