@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import time
@@ -16,7 +17,9 @@ import torch
 from benchmarks.models import MODELS
 from benchmarks.paper import METRIC_COLUMNS, paper_row
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.runner import METHODS, RunConfig, cached_run, time_epochs
+from benchmarks.run_config import RunConfig
+from benchmarks.runner import cached_run, time_epochs
+from benchmarks.trainers import METHODS
 from sgdl_wrap.datasets import DATASETS, Dataset, load_dataset, make_synthetic
 
 log = logging.getLogger("benchmarks")
@@ -53,6 +56,8 @@ def _cell(summary: dict[str, dict[str, float]], metric: str) -> str:
 
 
 def _run_command(args: argparse.Namespace) -> None:
+    if args.sgdl and args.method != "sgdl":
+        raise SystemExit(f"--sgdl settings apply to --method sgdl only, not {args.method!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load(args.dataset, args.data_dir)
@@ -65,6 +70,7 @@ def _run_command(args: argparse.Namespace) -> None:
                 dataset=args.dataset, model=model, method=args.method, seed=seed,
                 epochs=args.epochs, patience=args.patience, eval_every=args.eval_every,
                 batch_size=args.batch_size, lr=args.lr, device=args.device,
+                extra=dict(args.sgdl),
             )
             result = cached_run(data, config, None if args.no_cache else args.cache_dir)
             log.info("%s seed %d: test %s", model, seed, result["test"])
@@ -82,7 +88,7 @@ def _run_command(args: argparse.Namespace) -> None:
             gap = {m: summary[m]["mean"] - paper[m] for m in METRIC_COLUMNS}
             rows.append(["paper", *(paper[m] for m in METRIC_COLUMNS), "", ""])
             rows.append(["difference", *(f"{gap[m]:+.4f}" for m in METRIC_COLUMNS), "", ""])
-        name = f"run_{args.dataset}_{model}_{args.method}"
+        name = f"run_{args.dataset}_{model}_{args.method}" + (f"_{args.tag}" if args.tag else "")
         path = write_result(
             name,
             {"dataset": args.dataset, "model": model, "method": args.method,
@@ -119,6 +125,18 @@ def _timing_command(args: argparse.Namespace) -> None:
     print(markdown_table(["model", "epoch s", "ms / batch", "batches"], rows))
 
 
+def _setting(text: str) -> tuple[str, Any]:
+    """``key=value`` with a JSON value (``5``, ``0.1``, ``true``, ``null``) or a bare string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every evaluation")
@@ -139,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--batch-size", type=int, default=None)
     run_parser.add_argument("--lr", type=float, default=None)
     run_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    run_parser.add_argument("--sgdl", type=_setting, action="append", default=[],
+                            metavar="KEY=VALUE",
+                            help="SGDLConfig override for --method sgdl, e.g. history=5")
     run_parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    run_parser.add_argument("--tag", default="", help="suffix of the result file name")
     run_parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR,
                             help="finished runs, keyed by their full configuration")
     run_parser.add_argument("--no-cache", action="store_true", help="always train")

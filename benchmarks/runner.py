@@ -13,77 +13,24 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from benchmarks.models import BATCH_SIZES, MODELS
+from benchmarks.models import MODELS
 from benchmarks.reporting import environment
-from sgdl_wrap import UniformNegativeSampler, iterate_batches
+from benchmarks.run_config import RunConfig
+from benchmarks.trainers import METHODS
 from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
-from sgdl_wrap.training import ModelSelector, train_epoch
+from sgdl_wrap.training import ModelSelector
 
-__all__ = ["METHODS", "RunConfig", "Trainer", "cached_run", "run", "time_epochs"]
+__all__ = ["cached_run", "run", "time_epochs"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that determines a run (with the dataset's files)."""
-
-    dataset: str
-    model: str
-    method: str
-    seed: int
-    epochs: int = 400
-    patience: int = 10
-    eval_every: int = 1
-    batch_size: int | None = None
-    lr: float | None = None
-    ks: Sequence[int] = (5, 20)
-    device: str = "cpu"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def resolved_batch_size(self) -> int:
-        return self.batch_size or BATCH_SIZES.get(self.dataset, 128)
-
-    def resolved_lr(self) -> float:
-        return self.lr or MODELS[self.model].lr
-
-
-class Trainer:
-    """Plain ("Normal") training: the model, its loss, Adam, uniform negatives, all seeded."""
-
-    def __init__(self, data: Dataset, config: RunConfig) -> None:
-        spec = MODELS[config.model]
-        torch.manual_seed(config.seed)
-        self.data, self.config = data, config
-        self.rng = np.random.default_rng(config.seed)
-        self.device = torch.device(config.device)
-        self.model = spec.build(data.train).to(self.device)
-        self.loss = spec.make_loss()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.resolved_lr())
-        self.sampler = UniformNegativeSampler(data.train)
-
-    def batches(self):
-        for batch in iterate_batches(self.data.train, self.config.resolved_batch_size(),
-                                     self.sampler, self.loss.num_negatives, self.rng):
-            yield batch.to(self.device)
-
-    def train_epoch(self, epoch: int) -> float:
-        """Train one epoch; returns the mean training loss."""
-        self.model.train()
-        return train_epoch(self.model, self.loss, self.optimizer, self.batches(), epoch=epoch)
-
-
-METHODS: dict[str, Callable[[Dataset, RunConfig], Trainer]] = {"normal": Trainer}
 
 
 def _check(config: RunConfig) -> None:
@@ -110,16 +57,16 @@ def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
         epoch_seconds.append(time.perf_counter() - epoch_start)
         if (epoch + 1) % config.eval_every:
             continue
-        valid = evaluate(trainer.model, data.valid, exclude=[data.train], ks=config.ks)
+        valid = evaluate(trainer.recommender, data.valid, exclude=[data.train], ks=config.ks)
         history.append({"epoch": epoch, "loss": mean_loss, **valid})
         selector.update(epoch, valid, trainer.model)
         progress.set_postfix(loss=f"{mean_loss:.4f}", best=f"{selector.best_value:.4f}")
         log.info("epoch %d loss %.4f valid %s", epoch, mean_loss, valid)
-        if selector.should_stop:
+        if selector.should_stop and trainer.may_stop:
             break
     progress.close()
     selector.restore(trainer.model)
-    test = evaluate(trainer.model, data.test, exclude=[data.train, data.valid], ks=config.ks)
+    test = evaluate(trainer.recommender, data.test, exclude=[data.train, data.valid], ks=config.ks)
     return {
         "config": asdict(config),
         "environment": environment(config.device),
@@ -131,6 +78,7 @@ def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
         "epoch_seconds_mean": float(np.mean(epoch_seconds)),
         "epoch_seconds": [round(s, 4) for s in epoch_seconds],
         "history": history,
+        **trainer.diagnostics(),
     }
 
 

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -56,3 +57,27 @@ def test_unknown_model_is_rejected(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--dataset", "synthetic", "--model", "mf"])
     assert "invalid choice: 'mf'" in capsys.readouterr().err
+
+
+def test_sgdl_method_records_its_phases(tmp_path):
+    main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", "sgdl",
+          "--sgdl", "switch_epoch=0", "--sgdl", "history=1", "--epochs", "2", "--patience", "1",
+          "--tag", "smoke", "--results-dir", str(tmp_path), "--no-cache"])
+    run = json.loads((tmp_path / "run_synthetic_neumf_sgdl_smoke.json").read_text())["runs"][0]
+    assert run["switch_epoch"] == 0
+    assert run["sgdl_config"]["history"] == 1
+    assert [e["phase"] for e in run["epochs"]] == ["memorization", "self_guided"]
+    assert run["epochs"][1]["weight_clean"] is not None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sgdl", "history=2"], "--sgdl settings apply to --method sgdl only"),
+        (["--method", "sgdl", "--sgdl", "histroy=2"], "did you mean ['history']"),
+    ],
+)
+def test_bad_sgdl_settings_are_rejected(tmp_path, argv, message):
+    with pytest.raises((SystemExit, KeyError), match=re.escape(message)):
+        main(["run", "--dataset", "synthetic", "--model", "neumf", "--epochs", "1",
+              "--results-dir", str(tmp_path), "--no-cache", *argv])
