@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from adapters._common import check_ids, dot_scores
 from adapters.graph import SparseMatrix, sparse_matmul
 from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.per_sample import Factor, LinearFactor, RowFactor
 
 __all__ = ["CDAE"]
 
@@ -61,8 +62,9 @@ class CDAE(nn.Module):
         self.register_buffer("indptr", torch.from_numpy(csr.indptr.copy()), persistent=False)
         self.register_buffer("user_items", torch.from_numpy(csr.items.copy()), persistent=False)
 
-    def hidden(self, users: Tensor) -> Tensor:
-        """Hidden codes ``h_u`` ``[B, H]`` of ``users`` ``[B]`` (corrupted input in training)."""
+    def hidden(self, users: Tensor, factors: dict[str, Factor] | None = None) -> Tensor:
+        """Hidden codes ``h_u`` ``[B, H]`` of ``users`` ``[B]`` (corrupted input in training).
+        With ``factors`` given, records the encoder side's gradient factors in it."""
         # A batch of interactions repeats users: encode each distinct user once.
         distinct, inverse = torch.unique(users, return_inverse=True)
         starts = self.indptr[distinct]
@@ -77,12 +79,34 @@ class CDAE(nn.Module):
             values = values * (torch.rand_like(values) >= self.dropout) / (1.0 - self.dropout)
         inputs = SparseMatrix.from_coo(position, items, values, (distinct.numel(), self.n_items))
         encoded = sparse_matmul(inputs, self.encoder)[inverse]
-        return torch.sigmoid(encoded + self.user_node[users] + self.encoder_bias)
+        user_rows = self.user_node[users]
+        pre_activation = encoded + user_rows + self.encoder_bias
+        if factors is not None:
+            # The encoder's per-sample input x~_u, as its values over the user's items in
+            # CSR order: the same coordinates at every call, and only B x max-degree.
+            width = int(counts.max()) if counts.numel() else 0
+            padded = values.new_zeros(distinct.numel(), width).index_put((position, entry), values)
+            factors["encoder"] = LinearFactor(pre_activation, padded[inverse])
+            factors["encoder_bias"] = LinearFactor(pre_activation)
+            factors["user_node"] = RowFactor(user_rows)
+        return torch.sigmoid(pre_activation)
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:
         """Logits: ``users`` ``[B]``, ``items`` ``[B]`` or ``[B, C]`` -> ``[B]`` or ``[B, C]``."""
         check_ids(users, items, self.n_users, self.n_items)
         return dot_scores(self.hidden(users), self.decoder[items]) + self.decoder_bias[items]
+
+    def per_sample_factors(self, users: Tensor, items: Tensor) -> tuple[Tensor, dict[str, Factor]]:
+        """Scores as :meth:`score` plus exact gradient factors of every parameter for SGDL's
+        scheduler features (:mod:`sgdl_wrap.per_sample`)."""
+        check_ids(users, items, self.n_users, self.n_items)
+        factors: dict[str, Factor] = {}
+        codes = self.hidden(users, factors)
+        decoder_rows = self.decoder[items]
+        bias_rows = self.decoder_bias[items].unsqueeze(-1)
+        factors["decoder"] = RowFactor(decoder_rows, items)
+        factors["decoder_bias"] = RowFactor(bias_rows, items)
+        return dot_scores(codes, decoder_rows) + bias_rows.squeeze(-1), factors
 
     def score_all(self, users: Tensor) -> Tensor:
         """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""

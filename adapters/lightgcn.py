@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from adapters._common import check_ids, dot_scores
 from adapters.graph import NormalizedAdjacency
 from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.per_sample import RowFactor
 
 __all__ = ["LightGCN"]
 
@@ -55,6 +56,26 @@ class LightGCN(nn.Module):
         check_ids(users, items, self.n_users, self.n_items)
         user_final, item_final = self.embeddings()
         return dot_scores(user_final[users], item_final[items])
+
+    def per_sample_factors(
+        self, users: Tensor, items: Tensor
+    ) -> tuple[Tensor, dict[str, RowFactor]]:
+        """Scores as :meth:`score` plus gradient factors for SGDL's scheduler features.
+
+        The factors are the gathered *final* representations: every sample's gradient
+        reaches the whole table through propagation, so per-sample gradients w.r.t. the
+        tables cannot be factored; the cosines are those of the gradients w.r.t. the final
+        user and item rows (exact when ``layers == 0``). Agreement with the exact loop:
+        ``python -m benchmarks.per_sample_agreement``.
+        """
+        check_ids(users, items, self.n_users, self.n_items)
+        user_final, item_final = self.embeddings()
+        user_rows, item_rows = user_final[users], item_final[items]
+        exact = self.layers == 0
+        return dot_scores(user_rows, item_rows), {
+            "user_embedding": RowFactor(user_rows, exact=exact),
+            "item_embedding": RowFactor(item_rows, items, exact=exact),
+        }
 
     def score_all(self, users: Tensor) -> Tensor:
         """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""

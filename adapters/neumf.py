@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from adapters._common import check_ids
+from sgdl_wrap.per_sample import Factor, LinearFactor, RowFactor
 
 __all__ = ["NeuMF"]
 
@@ -68,25 +69,47 @@ class NeuMF(nn.Module):
             if isinstance(module, nn.Linear):
                 nn.init.zeros_(module.bias)
 
-    def _logits(self, users: Tensor, items: Tensor) -> Tensor:
+    def _logits(
+        self, users: Tensor, items: Tensor, factors: dict[str, Factor] | None = None
+    ) -> Tensor:
         """Logits for ``users`` ``[B, 1]`` (or ``[B, C]``) against ``items`` ``[B, C]`` (or
-        ``[1, C]``), broadcasting like ``users + items`` -> ``[B, C]``."""
-        gmf = self.gmf_user(users) * self.gmf_item(items)
+        ``[1, C]``), broadcasting like ``users + items`` -> ``[B, C]``. With ``factors``
+        given, records every parameter's gradient factor in it (``[B, C]`` samples)."""
+        gmf_user, gmf_item = self.gmf_user(users), self.gmf_item(items)
         user_part, item_part = self.mlp_user(users), self.mlp_item(items)
+        shape = torch.broadcast_shapes(users.shape, items.shape)
         if self.training and self.dropout.p > 0:
             # Each (user, item) pair needs its own dropout mask on the user half.
-            shape = torch.broadcast_shapes(users.shape, items.shape)
             user_part = user_part.expand(*shape, -1)
+        user_input, item_input = self.dropout(user_part), self.dropout(item_part)
         # The first layer acts on concat(user, item); splitting its weight lets the user
         # half be computed once per user instead of once per candidate.
         user_weight, item_weight = self.mlp_input.weight.split(self.mlp_dim, dim=1)
-        hidden = F.linear(self.dropout(user_part), user_weight) + F.linear(
-            self.dropout(item_part), item_weight, self.mlp_input.bias
+        hidden = F.linear(user_input, user_weight) + F.linear(
+            item_input, item_weight, self.mlp_input.bias
         )
+        if factors is not None:
+            factors["gmf_user.weight"] = RowFactor(gmf_user, users)
+            factors["gmf_item.weight"] = RowFactor(gmf_item, items)
+            factors["mlp_user.weight"] = RowFactor(user_part, users)
+            factors["mlp_item.weight"] = RowFactor(item_part, items)
+            joint_input = torch.cat([user_input.expand(*shape, -1), item_input], dim=-1)
+            factors["mlp_input.weight"] = LinearFactor(hidden, joint_input)
+            factors["mlp_input.bias"] = LinearFactor(hidden)
         hidden = F.relu(hidden)
-        for layer in self.tower:
-            hidden = F.relu(layer(self.dropout(hidden)))
-        return self.predict(torch.cat([gmf, hidden], dim=-1)).squeeze(-1)
+        for k, layer in enumerate(self.tower):
+            layer_input = self.dropout(hidden)
+            hidden = layer(layer_input)
+            if factors is not None:
+                factors[f"tower.{k}.weight"] = LinearFactor(hidden, layer_input)
+                factors[f"tower.{k}.bias"] = LinearFactor(hidden)
+            hidden = F.relu(hidden)
+        features = torch.cat([gmf_user * gmf_item, hidden], dim=-1)
+        logits = self.predict(features)
+        if factors is not None:
+            factors["predict.weight"] = LinearFactor(logits, features)
+            factors["predict.bias"] = LinearFactor(logits)
+        return logits.squeeze(-1)
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:
         """Logits: ``users`` ``[B]``, ``items`` ``[B]`` or ``[B, C]`` -> ``[B]`` or ``[B, C]``."""
@@ -94,6 +117,16 @@ class NeuMF(nn.Module):
         if items.dim() == 1:
             return self._logits(users.unsqueeze(1), items.unsqueeze(1)).squeeze(1)
         return self._logits(users.unsqueeze(1), items)
+
+    def per_sample_factors(self, users: Tensor, items: Tensor) -> tuple[Tensor, dict[str, Factor]]:
+        """Scores as :meth:`score` plus exact gradient factors of every parameter for SGDL's
+        scheduler features: gathered rows for the embeddings, ghost factors for the linear
+        layers (:mod:`sgdl_wrap.per_sample`)."""
+        check_ids(users, items, self.n_users, self.n_items)
+        factors: dict[str, Factor] = {}
+        flat = items.dim() == 1
+        scores = self._logits(users.unsqueeze(1), items.unsqueeze(1) if flat else items, factors)
+        return (scores.squeeze(1) if flat else scores), factors
 
     def score_all(self, users: Tensor) -> Tensor:
         """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""

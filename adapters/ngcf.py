@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from adapters._common import check_ids, dot_scores
 from adapters.graph import NormalizedAdjacency
 from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.per_sample import RowFactor
 
 __all__ = ["NGCF"]
 
@@ -97,6 +98,25 @@ class NGCF(nn.Module):
         check_ids(users, items, self.n_users, self.n_items)
         user_final, item_final = self.embeddings()
         return dot_scores(user_final[users], item_final[items])
+
+    def per_sample_factors(
+        self, users: Tensor, items: Tensor
+    ) -> tuple[Tensor, dict[str, RowFactor]]:
+        """Scores as :meth:`score` plus gradient factors for SGDL's scheduler features.
+
+        As LightGCN's: the gathered final representations stand for the embedding tables
+        (exact when ``layers == 0``), and the layers' weights, which every sample reaches
+        through propagation, get no column. Agreement with the exact loop:
+        ``python -m benchmarks.per_sample_agreement``.
+        """
+        check_ids(users, items, self.n_users, self.n_items)
+        user_final, item_final = self.embeddings()
+        user_rows, item_rows = user_final[users], item_final[items]
+        exact = len(self.side_weights) == 0
+        return dot_scores(user_rows, item_rows), {
+            "user_embedding": RowFactor(user_rows, exact=exact),
+            "item_embedding": RowFactor(item_rows, items, exact=exact),
+        }
 
     def score_all(self, users: Tensor) -> Tensor:
         """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""

@@ -9,16 +9,38 @@ modified: the model is evaluated at ``theta_hat`` with ``torch.func.functional_c
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 
-__all__ = ["lookahead", "trainable_parameters"]
+__all__ = ["call_at", "lookahead", "trainable_parameters"]
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, Tensor]:
     """The model's parameters that require gradients, by name."""
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+class _MethodCall(nn.Module):
+    """Lets ``functional_call`` run any method of the wrapped model, not only ``forward``."""
+
+    def __init__(self, model: nn.Module, method: str) -> None:
+        super().__init__()
+        self.model = model
+        self.method = method
+
+    def forward(self, *args: Any) -> Any:
+        return getattr(self.model, self.method)(*args)
+
+
+def call_at(model: nn.Module, method: str, params: Mapping[str, Tensor], *args: Any) -> Any:
+    """``model.<method>(*args)`` evaluated with ``params`` (by name) in place of the model's
+    own parameters, through ``torch.func.functional_call``; the model is not modified."""
+    return functional_call(
+        _MethodCall(model, method), {f"model.{name}": p for name, p in params.items()}, args
+    )
 
 
 def lookahead(

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "Factor",
     "LinearFactor",
     "RowFactor",
     "SupportsGradientFactors",
@@ -52,8 +53,9 @@ class RowFactor:
 
     Attributes:
         rows: ``[B, d]`` or ``[B, C, d]`` gathered rows, part of the scores' graph.
-        ids: ``[B]`` or ``[B, C]`` table indices of ``rows`` (None: rows never repeat within
-            a sample).
+        ids: ``[B]`` or ``[B, C]`` table indices of ``rows``; None when no table row occurs
+            twice within a sample and row ``c`` is the same table row at both points (e.g.
+            one user per sample), which skips the pairwise id comparison.
         exact: False when ``rows`` are propagated representations, not the table's rows.
     """
 
@@ -70,6 +72,8 @@ class LinearFactor:
         outputs: ``[B, out]`` or ``[B, C, out]`` the layer's output (pre-activation), in
             the scores' graph.
         inputs: the matching ``[B, in]`` or ``[B, C, in]`` layer inputs, or None for a bias.
+            Any coordinates that preserve inner products serve, e.g. a sparse input as its
+            non-zero values in a fixed order.
     """
 
     outputs: Tensor
@@ -97,23 +101,42 @@ def _pair_dot(a: Tensor, b: Tensor) -> Tensor:
     return torch.bmm(_three_d(a), _three_d(b).transpose(1, 2))
 
 
-def _factor_dot(
-    first: Factor, first_grad: Tensor, second: Factor, second_grad: Tensor
-) -> Tensor:
-    """``[B]`` inner products of per-sample gradients described by two factors."""
-    grads = _pair_dot(first_grad, second_grad)
+def _factor_dot(first: Factor, first_grad: Tensor, second: Factor, second_grad: Tensor) -> Tensor:
+    """``[B]`` inner products of per-sample gradients described by two factors.
+
+    Each form first mixes ``second_grad`` over the candidates that touch the same table row
+    (or meet equal inputs) and only then multiplies by ``first_grad``: gradients that cancel
+    within a sample (BPR with a repeated item) then cancel exactly, as in the loop.
+    """
+    first_grad, second_grad = _three_d(first_grad), _three_d(second_grad)
     if isinstance(first, RowFactor):
         assert isinstance(second, RowFactor)
         if first.ids is None or second.ids is None:
-            return torch.diagonal(grads, dim1=1, dim2=2).sum(dim=1)
-        first_ids = first.ids.reshape(grads.shape[0], -1)
-        second_ids = second.ids.reshape(grads.shape[0], -1)
-        same = first_ids.unsqueeze(2) == second_ids.unsqueeze(1)
-        return (grads * same).sum(dim=(1, 2))
-    assert isinstance(second, LinearFactor)
-    if first.inputs is None or second.inputs is None:
-        return grads.sum(dim=(1, 2))
-    return (grads * _pair_dot(first.inputs, second.inputs)).sum(dim=(1, 2))
+            # Aligned rows that never repeat: only row c meets row c.
+            return (first_grad * second_grad).flatten(1).sum(dim=1)
+        first_ids = first.ids.reshape(first_grad.shape[0], -1)
+        second_ids = second.ids.reshape(second_grad.shape[0], -1)
+        mixing = (first_ids.unsqueeze(2) == second_ids.unsqueeze(1)).to(second_grad.dtype)
+    else:
+        assert isinstance(second, LinearFactor)
+        if first.inputs is None or second.inputs is None:
+            # A bias's per-sample gradient is the sum of its output gradients.
+            return (first_grad.sum(dim=1) * second_grad.sum(dim=1)).sum(dim=1)
+        mixing = _pair_dot(first.inputs, second.inputs)
+    return (first_grad * torch.bmm(mixing, second_grad)).sum(dim=(1, 2))
+
+
+def _target(factor: Factor) -> Tensor:
+    return factor.rows if isinstance(factor, RowFactor) else factor.outputs
+
+
+def _part(factor: Factor, part: slice) -> Factor:
+    """The factor restricted to the samples ``part`` (dimension 0)."""
+    if isinstance(factor, RowFactor):
+        ids = None if factor.ids is None else factor.ids[part]
+        return RowFactor(factor.rows[part], ids, factor.exact)
+    inputs = None if factor.inputs is None else factor.inputs[part]
+    return LinearFactor(factor.outputs[part], inputs)
 
 
 def factor_cosines(
@@ -121,8 +144,19 @@ def factor_cosines(
     factors_at_theta: Mapping[str, Factor],
     losses_at_hat: Tensor,
     factors_at_hat: Mapping[str, Factor],
+    *,
+    theta_part: slice = slice(None),
 ) -> Tensor:
     """``[B, P]`` cosines, one column per factor name (sorted), from two factored forwards.
+
+    Args:
+        losses_at_theta: ``[B]`` losses at ``theta``.
+        factors_at_theta: their factors; when the forward at ``theta`` also scored other
+            samples (a joint forward), ``theta_part`` selects the ``B`` samples of
+            ``losses_at_theta`` along dimension 0 of every factor tensor.
+        losses_at_hat: ``[B]`` losses of the same samples at ``theta_hat``.
+        factors_at_hat: their factors (``B`` samples).
+        theta_part: see ``factors_at_theta``.
 
     The losses' graphs are retained (the look-ahead losses feed the meta-gradient later).
     """
@@ -133,19 +167,15 @@ def factor_cosines(
         )
 
     def grads_of(losses: Tensor, factors: Mapping[str, Factor]) -> list[Tensor]:
-        targets = [
-            f.rows if isinstance(f, RowFactor) else f.outputs for f in (factors[n] for n in names)
-        ]
-        found = torch.autograd.grad(
-            losses.sum(), targets, retain_graph=True, allow_unused=True
-        )
+        targets = [_target(factors[n]) for n in names]
+        found = torch.autograd.grad(losses.sum(), targets, retain_graph=True, allow_unused=True)
         return [torch.zeros_like(t) if g is None else g for t, g in zip(targets, found)]
 
-    at_theta = grads_of(losses_at_theta, factors_at_theta)
+    at_theta = [g[theta_part] for g in grads_of(losses_at_theta, factors_at_theta)]
     at_hat = grads_of(losses_at_hat, factors_at_hat)
     columns = []
     for name, g, h in zip(names, at_theta, at_hat):
-        f, f_hat = factors_at_theta[name], factors_at_hat[name]
+        f, f_hat = _part(factors_at_theta[name], theta_part), factors_at_hat[name]
         dot = _factor_dot(f, g, f_hat, h)
         norm = _factor_dot(f, g, f, g) * _factor_dot(f_hat, h, f_hat, h)
         columns.append(dot / norm.clamp_min(0.0).sqrt().clamp_min(_EPS))

@@ -24,17 +24,16 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from sgdl_wrap.batching import Batch, iterate_batches
 from sgdl_wrap.config import SGDLConfig
 from sgdl_wrap.interactions import Interactions
-from sgdl_wrap.lookahead import lookahead, trainable_parameters
+from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
 from sgdl_wrap.losses import check_per_sample, per_sample_losses
 from sgdl_wrap.memorization import memorization_pass
 from sgdl_wrap.memory_bank import MemoryBank
 from sgdl_wrap.noise import estimate_noise_rate, normalize_per_user
-from sgdl_wrap.per_sample import SupportsGradientFactors, factor_cosines, loop_cosines
+from sgdl_wrap.per_sample import Factor, SupportsGradientFactors, factor_cosines, loop_cosines
 from sgdl_wrap.protocols import PerSampleLoss, Recommender
 from sgdl_wrap.sampling import UniformNegativeSampler
 from sgdl_wrap.scheduler import DenoisingScheduler, Selection
@@ -85,16 +84,14 @@ class EpochReport:
         return asdict(self)
 
 
-class _MethodCall(nn.Module):
-    """Lets ``functional_call`` run any method of the wrapped model, not only ``forward``."""
+@dataclass(frozen=True)
+class _JointForward:
+    """Losses ``[B + M]`` and gradient factors of a training batch and its memorized batch
+    scored together at ``theta``; ``memorized`` selects the memorized part."""
 
-    def __init__(self, model: nn.Module, method: str) -> None:
-        super().__init__()
-        self.model = model
-        self.method = method
-
-    def forward(self, *args: Tensor) -> Any:
-        return getattr(self.model, self.method)(*args)
+    losses: Tensor
+    factors: dict[str, Factor]
+    memorized: slice
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:
@@ -144,6 +141,8 @@ class SGDLWrapper:
         self.train_data = train
         self.config = config if config is not None else SGDLConfig()
         first = next(model.parameters())
+        # The weighting net and the scheduler compute in the model's floating dtype.
+        self.dtype = first.dtype
         self.device = torch.device(device) if device is not None else first.device
         self.sampler = UniformNegativeSampler(train)
         self.rng = np.random.default_rng(self.config.seed)
@@ -161,8 +160,6 @@ class SGDLWrapper:
         self._weight_sum = np.zeros(len(train))
         self._weight_count = np.zeros(len(train), dtype=np.int64)
         self._steps = 0
-        self._score_call = _MethodCall(model, "score")
-        self._factor_call = _MethodCall(model, "per_sample_factors")
         strategy = self.config.per_sample_gradients
         has_factors = isinstance(model, SupportsGradientFactors)
         if strategy == "factors" and not has_factors:
@@ -205,10 +202,10 @@ class SGDLWrapper:
         where = f"epoch {self.epoch}, step {self._steps}"
         self._steps += 1
         self._check_batch(batch)
-        losses = per_sample_losses(self.model, self.loss_fn, batch, where=where)
         if self.phase is Phase.MEMORIZATION:
-            return losses.mean()
+            return per_sample_losses(self.model, self.loss_fn, batch, where=where).mean()
         if not self.config.denoising:
+            losses = per_sample_losses(self.model, self.loss_fn, batch, where=where)
             keep = torch.from_numpy(self._frozen_mask()[batch.rows.cpu().numpy()])
             return (losses * keep.to(losses.device)).sum() / keep.sum().clamp_min(1)
         lr = self.config.lookahead_lr if self.config.lookahead_lr is not None else lookahead_lr
@@ -217,7 +214,7 @@ class SGDLWrapper:
                 "Phase II needs the look-ahead learning rate: pass lookahead_lr= or set "
                 "SGDLConfig(lookahead_lr=...), or use step(batch, optimizer)"
             )
-        return self._self_guided(batch, losses, lr, where)
+        return self._self_guided(batch, lr, where)
 
     def step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
         """``objective`` + ``zero_grad`` + ``backward`` + ``optimizer.step()``; returns the loss.
@@ -359,7 +356,7 @@ class SGDLWrapper:
         # Nets are initialised from a private stream so the user's global RNG is untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed * 1_000_003 + salt)
-            return build().to(self.device)
+            return build().to(self.device, self.dtype)
 
     def _reset_meta_optimizers(self) -> None:
         self.weight_optimizer = torch.optim.Adam(self.weight_net.parameters(),
@@ -395,6 +392,11 @@ class SGDLWrapper:
         if low < 0 or high >= len(self.train_data):
             bad = low if low < 0 else high
             raise ValueError(f"training row {bad} is out of range [0, {len(self.train_data)})")
+        if batch.negatives.shape != (len(batch), self.loss_fn.num_negatives):
+            raise ValueError(
+                f"batch negatives have shape {tuple(batch.negatives.shape)}; the loss expects "
+                f"[{len(batch)}, {self.loss_fn.num_negatives}]"
+            )
 
     def _frozen_mask(self) -> np.ndarray:
         mask = np.zeros(len(self.train_data), dtype=bool)
@@ -415,20 +417,24 @@ class SGDLWrapper:
         ).to(self.device)
 
     def _losses_at(self, params: Mapping[str, Tensor], batch: Batch, where: str) -> Tensor:
-        scores = functional_call(
-            self._score_call, {f"model.{n}": p for n, p in params.items()},
-            (batch.users, batch.candidates),
-        )
+        scores = call_at(self.model, "score", params, batch.users, batch.candidates)
         return check_per_sample(self.loss_fn(scores), len(batch), where=where)
 
-    def _self_guided(self, batch: Batch, losses: Tensor, lr: float, where: str) -> Tensor:
+    def _self_guided(self, batch: Batch, lr: float, where: str) -> Tensor:
         params = trainable_parameters(self.model)
+        memorized = self._memorized_batch(self.config.memorized_batch_size or len(batch))
+        joint: _JointForward | None = None
+        if self._use_factors and self.config.scheduler != "none":
+            joint = self._joint_forward(batch, memorized, where)
+            losses = joint.losses[: len(batch)]
+        else:
+            losses = per_sample_losses(self.model, self.loss_fn, batch, where=where)
         weights = self.weight_net(losses)
         theta_hat = lookahead((weights * losses).mean(), params, lr)
-        memorized = self._memorized_batch(self.config.memorized_batch_size or len(batch))
-        meta_losses, selection = self._guide(memorized, params, theta_hat, lr, where)
+        meta_losses, selection = self._guide(memorized, joint, params, theta_hat, lr, where)
         objective = (
-            meta_losses.mean() if selection is None
+            meta_losses.mean()
+            if selection is None
             else (selection.counts * meta_losses).sum() / len(memorized)
         )
         inputs = list(self.weight_net.parameters())
@@ -450,9 +456,24 @@ class SGDLWrapper:
         self._weight_count[rows] += 1
         return (new_weights * losses).mean()
 
+    def _joint_forward(self, batch: Batch, memorized: Batch, where: str) -> _JointForward:
+        """One factored forward at ``theta`` for the training batch followed by the memorized
+        batch (it would otherwise cost two, a whole propagation each for graph models)."""
+        assert isinstance(self.model, SupportsGradientFactors)
+        scores, factors = self.model.per_sample_factors(
+            torch.cat([batch.users, memorized.users]),
+            torch.cat([batch.candidates, memorized.candidates]),
+        )
+        total = len(batch) + len(memorized)
+        losses = check_per_sample(
+            self.loss_fn(scores), total, where=f"{where} with its memorized batch"
+        )
+        return _JointForward(losses, factors, slice(len(batch), total))
+
     def _guide(
         self,
         memorized: Batch,
+        joint: _JointForward | None,
         params: dict[str, Tensor],
         theta_hat: dict[str, Tensor],
         lr: float,
@@ -464,31 +485,30 @@ class SGDLWrapper:
             return self._losses_at(theta_hat, memorized, where), None
         users, candidates = memorized.users, memorized.candidates
         at_batch = self.config.feature_lookahead == "memorized"
-        if self._use_factors:
-            assert isinstance(self.model, SupportsGradientFactors)
-            scores, factors = self.model.per_sample_factors(users, candidates)
-            losses = check_per_sample(self.loss_fn(scores), len(memorized), where=where)
-            point = lookahead(losses.mean(), params, lr, create_graph=False) if at_batch \
-                else theta_hat
-            scores_hat, factors_hat = functional_call(
-                self._factor_call, {f"model.{n}": p for n, p in point.items()},
-                (users, candidates),
+        if joint is not None:
+            losses = joint.losses[joint.memorized]
+            point = (
+                lookahead(losses.mean(), params, lr, create_graph=False) if at_batch else theta_hat
+            )
+            scores_hat, factors_hat = call_at(
+                self.model, "per_sample_factors", point, users, candidates
             )
             losses_hat = check_per_sample(self.loss_fn(scores_hat), len(memorized), where=where)
-            cosines = factor_cosines(losses, factors, losses_hat, factors_hat)
-            meta_losses = self._losses_at(theta_hat, memorized, where) if at_batch \
-                else losses_hat
+            cosines = factor_cosines(
+                joint.losses, joint.factors, losses_hat, factors_hat, theta_part=joint.memorized
+            )
+            meta_losses = self._losses_at(theta_hat, memorized, where) if at_batch else losses_hat
         else:
             losses = self._losses_at(params, memorized, where)
-            point = lookahead(losses.mean(), params, lr, create_graph=False) if at_batch \
-                else theta_hat
+            point = (
+                lookahead(losses.mean(), params, lr, create_graph=False) if at_batch else theta_hat
+            )
             cosines = loop_cosines(lambda p: self._losses_at(p, memorized, where), params, point)
             meta_losses = self._losses_at(theta_hat, memorized, where)
         if self.scheduler is None:
             self._build_scheduler(cosines.shape[1])
         assert self.scheduler is not None
-        selection = self.scheduler.select(losses.detach(), cosines, len(memorized),
-                                          self.generator)
+        selection = self.scheduler.select(losses.detach(), cosines, len(memorized), self.generator)
         return meta_losses, selection
 
     def _report(

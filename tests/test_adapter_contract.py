@@ -29,6 +29,8 @@ from adapters import (
     sparse_matmul,
 )
 from sgdl_wrap import Interactions, PerSampleLoss, Recommender
+from sgdl_wrap.gradient_check import check_gradient_factors
+from sgdl_wrap.per_sample import SupportsGradientFactors
 
 # An nn.Module implementing sgdl_wrap.Recommender; no static type expresses both.
 Adapter = Any
@@ -173,6 +175,21 @@ class AdapterContract:
         candidates[2, 1] = train.n_items
         with pytest.raises(ValueError, match=f"item id {train.n_items} is out of range"):
             per_sample_grad(params, users, candidates)
+
+    @pytest.mark.parametrize("loss", LOSSES, ids=repr)
+    def test_gradient_factors_agree_with_the_loop(
+        self, model: Adapter, train: Interactions, loss: PerSampleLoss
+    ) -> None:
+        if not isinstance(model, SupportsGradientFactors):
+            pytest.skip("the optional per_sample_factors hook is absent")
+        users, candidates = sample_batch(train, size=12)
+        users[1], candidates[1] = users[0], candidates[0]  # a repeated sample
+        agreement = check_gradient_factors(model.double(), loss, users, candidates, atol=1e-8)
+        assert agreement.factor.shape == agreement.loop.shape == (12, len(agreement.names))
+        assert torch.isfinite(agreement.factor).all()
+        model.eval()
+        scores, _ = model.per_sample_factors(users, candidates)
+        torch.testing.assert_close(scores, model.score(users, candidates), rtol=0, atol=0)
 
     def test_rejects_bad_ids(self, model: Adapter, train: Interactions) -> None:
         users, candidates = sample_batch(train, size=4)

@@ -1,0 +1,126 @@
+"""A public checker for a model's ``per_sample_factors`` hook, against the exact loop.
+
+Adapter authors call :func:`check_gradient_factors` in their tests (as this project's own
+adapter tests do); :func:`gradient_factor_agreement` returns both sets of cosines for
+measuring an approximate hook (``benchmarks/per_sample_agreement.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from sgdl_wrap.lookahead import call_at, trainable_parameters
+from sgdl_wrap.losses import check_per_sample
+from sgdl_wrap.per_sample import LinearFactor, SupportsGradientFactors, factor_cosines, loop_cosines
+from sgdl_wrap.protocols import PerSampleLoss
+
+__all__ = ["FactorAgreement", "check_gradient_factors", "gradient_factor_agreement"]
+
+
+@dataclass(frozen=True)
+class FactorAgreement:
+    """Cosines ``[B, P]`` from the factors and from the loop, columns named by ``names``.
+
+    Attributes:
+        names: the factor (parameter) names, sorted; one column each.
+        factor: cosines from :func:`~sgdl_wrap.per_sample.factor_cosines`.
+        loop: cosines from :func:`~sgdl_wrap.per_sample.loop_cosines` w.r.t. the parameters.
+        exact: per name, whether the hook claims its factor is exact.
+        uncovered: trainable parameters that have no factor (and so no cosine column).
+    """
+
+    names: list[str]
+    factor: Tensor
+    loop: Tensor
+    exact: dict[str, bool]
+    uncovered: list[str]
+
+    def max_error(self, name: str) -> float:
+        """Largest absolute cosine difference in column ``name``."""
+        column = self.names.index(name)
+        return float((self.factor[:, column] - self.loop[:, column]).abs().max())
+
+
+def gradient_factor_agreement(
+    model: nn.Module,
+    loss: PerSampleLoss,
+    users: Tensor,
+    candidates: Tensor,
+    *,
+    step: float = 0.05,
+    seed: int = 0,
+) -> FactorAgreement:
+    """Per-sample gradient cosines between the model's parameters and a random nearby point.
+
+    Args:
+        model: has ``score`` and ``per_sample_factors``; evaluated in eval mode (restored
+            afterwards) so that dropout cannot make the two computations differ.
+        loss: per-sample loss on ``[B, 1 + k]`` scores.
+        users: ``[B]`` user ids.
+        candidates: ``[B, 1 + k]`` positive then negative item ids.
+        step: standard deviation of the Gaussian perturbation giving the second point.
+        seed: seeds the perturbation.
+    """
+    if not isinstance(model, SupportsGradientFactors):
+        raise TypeError(f"{type(model).__name__} has no per_sample_factors(users, items) hook")
+    params = trainable_parameters(model)
+    generator = torch.Generator().manual_seed(seed)
+    params_hat = {
+        name: (
+            p.detach() + step * torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device)
+        ).requires_grad_()
+        for name, p in params.items()
+    }
+    size = users.shape[0]
+    was_training = model.training
+    model.eval()
+    try:
+        scores, factors = call_at(model, "per_sample_factors", params, users, candidates)
+        scores_hat, factors_hat = call_at(model, "per_sample_factors", params_hat, users, candidates)
+        names = sorted(factors)
+        unknown = [n for n in names if n not in params]
+        if unknown:
+            raise ValueError(f"factor names {unknown} are not trainable parameter names")
+        factor = factor_cosines(
+            check_per_sample(loss(scores), size), factors,
+            check_per_sample(loss(scores_hat), size), factors_hat,
+        )
+
+        def losses_at(point: dict[str, Tensor]) -> Tensor:
+            return check_per_sample(loss(call_at(model, "score", point, users, candidates)), size)
+
+        loop = loop_cosines(losses_at, params, params_hat, names)
+    finally:
+        model.train(was_training)
+    exact = {n: isinstance(f, LinearFactor) or f.exact for n, f in factors.items()}
+    uncovered = sorted(set(params) - set(names))
+    return FactorAgreement(names, factor, loop, exact, uncovered)
+
+
+def check_gradient_factors(
+    model: nn.Module,
+    loss: PerSampleLoss,
+    users: Tensor,
+    candidates: Tensor,
+    *,
+    atol: float = 1e-4,
+    seed: int = 0,
+) -> FactorAgreement:
+    """Assert that every factor the hook marks exact gives the loop's cosines within ``atol``.
+
+    Raises:
+        AssertionError: naming the first parameter whose cosines disagree, and by how much.
+    """
+    agreement = gradient_factor_agreement(model, loss, users, candidates, seed=seed)
+    for name in agreement.names:
+        if agreement.exact[name]:
+            error = agreement.max_error(name)
+            if not error <= atol:
+                raise AssertionError(
+                    f"per_sample_factors of {type(model).__name__}: cosines of {name!r} differ "
+                    f"from the exact loop by {error:.3g} (> {atol})"
+                )
+    return agreement
