@@ -7,6 +7,7 @@ measuring an approximate hook (``benchmarks/per_sample_agreement.py``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -44,6 +45,11 @@ class FactorAgreement:
         return float((self.factor[:, column] - self.loop[:, column]).abs().max())
 
 
+def _noise(like: Tensor, generator: torch.Generator) -> Tensor:
+    # Drawn on the CPU generator so that the point is the same on any device.
+    return torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device)
+
+
 def gradient_factor_agreement(
     model: nn.Module,
     loss: PerSampleLoss,
@@ -69,9 +75,7 @@ def gradient_factor_agreement(
     params = trainable_parameters(model)
     generator = torch.Generator().manual_seed(seed)
     params_hat = {
-        name: (
-            p.detach() + step * torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device)
-        ).requires_grad_()
+        name: (p.detach() + step * _noise(p, generator)).requires_grad_()
         for name, p in params.items()
     }
     size = users.shape[0]
@@ -79,7 +83,9 @@ def gradient_factor_agreement(
     model.eval()
     try:
         scores, factors = call_at(model, "per_sample_factors", params, users, candidates)
-        scores_hat, factors_hat = call_at(model, "per_sample_factors", params_hat, users, candidates)
+        scores_hat, factors_hat = call_at(
+            model, "per_sample_factors", params_hat, users, candidates
+        )
         names = sorted(factors)
         unknown = [n for n in names if n not in params]
         if unknown:
@@ -89,7 +95,7 @@ def gradient_factor_agreement(
             check_per_sample(loss(scores_hat), size), factors_hat,
         )
 
-        def losses_at(point: dict[str, Tensor]) -> Tensor:
+        def losses_at(point: Mapping[str, Tensor]) -> Tensor:
             return check_per_sample(loss(call_at(model, "score", point, users, candidates)), size)
 
         loop = loop_cosines(losses_at, params, params_hat, names)

@@ -70,7 +70,8 @@ def test_a_joint_forward_part_equals_a_separate_forward():
     torch.manual_seed(0)
     model = NeuMF(TRAIN.n_users, TRAIN.n_items, factors=4).double()
     loss = BCELoss(1)
-    users, items = torch.tensor([0, 1, 2, 3, 1]), torch.tensor([[0, 4], [1, 5], [2, 2], [3, 1], [1, 5]])
+    users = torch.tensor([0, 1, 2, 3, 1])
+    items = torch.tensor([[0, 4], [1, 5], [2, 2], [3, 1], [1, 5]])
     params = trainable_parameters(model)
     hat = {n: (p.detach() + 0.1).requires_grad_() for n, p in params.items()}
     scores_hat, factors_hat = call_at(model, "per_sample_factors", hat, users[2:], items[2:])
