@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sgdl_wrap.interactions import Interactions
@@ -112,6 +113,18 @@ class SparseMatrix:
         return f"SparseMatrix(shape={self.shape}, nnz={self.csr.values().numel()}{kind})"
 
 
+def _product(csr: Tensor, x: Tensor) -> Tensor:
+    """``csr @ x``. On the CPU ``embedding_bag`` forms the same weighted row sums (row ``r``:
+    ``sum_k values[k] * x[cols[k]]`` over row ``r``'s entries) about twice as fast as the
+    CSR kernel (``python -m benchmarks.propagation``)."""
+    if x.device.type != "cpu":
+        return csr @ x
+    return F.embedding_bag(
+        csr.col_indices(), x, csr.crow_indices(), mode="sum",
+        per_sample_weights=csr.values(), include_last_offset=True,
+    )
+
+
 class _EagerSparseMatmul(torch.autograd.Function):
     """:class:`SparseMatmul` for use outside ``torch.func``: defining ``forward`` with a
     ``ctx`` skips the argument binding (``inspect.signature``) that ``apply`` performs for
@@ -120,7 +133,7 @@ class _EagerSparseMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, matrix: SparseMatrix, x: Tensor) -> Tensor:
         ctx.matrix = matrix
-        return matrix.csr @ x
+        return _product(matrix.csr, x)
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[None, Tensor]:
@@ -137,7 +150,7 @@ class SparseMatmul(torch.autograd.Function):
 
     @staticmethod
     def forward(matrix: SparseMatrix, x: Tensor) -> Tensor:
-        return matrix.csr @ x
+        return _product(matrix.csr, x)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[SparseMatrix, Tensor], output: Tensor) -> None:

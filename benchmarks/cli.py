@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,33 +13,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.data import default_data_dir, load
 from benchmarks.models import MODELS
 from benchmarks.paper import METRIC_COLUMNS, paper_row
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import cached_run, time_epochs
 from benchmarks.trainers import METHODS
-from sgdl_wrap.datasets import DATASETS, Dataset, load_dataset, make_synthetic
+from sgdl_wrap.datasets import DATASETS
 
 log = logging.getLogger("benchmarks")
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def default_data_dir() -> Path | None:
-    """``SGDL_DATA_DIR`` if set, else the project's ``../shared/data`` when it exists."""
-    if os.environ.get("SGDL_DATA_DIR"):
-        return Path(os.environ["SGDL_DATA_DIR"])
-    return _SHARED_DATA if _SHARED_DATA.is_dir() else None
-
-
-def load(name: str, data_dir: Path | None) -> Dataset:
-    if name == "synthetic":
-        return make_synthetic(seed=0)
-    return load_dataset(name, data_dir=data_dir)
-
-
 def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation over seeds of every test metric."""
     summary = {}

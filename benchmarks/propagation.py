@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from adapters.graph import NormalizedAdjacency
+from benchmarks.data import default_data_dir
 from benchmarks.reporting import markdown_table, write_result
 from sgdl_wrap.datasets import load_dataset
 
@@ -32,15 +33,6 @@ Propagation = Callable[[Tensor], Tensor]
 
 REFERENCE = "torch.sparse.mm, COO"
 OURS = "sparse_matmul (ours)"
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def _default_data_dir() -> Path | None:
-    if os.environ.get("SGDL_DATA_DIR"):
-        return Path(os.environ["SGDL_DATA_DIR"])
-    return _SHARED_DATA if _SHARED_DATA.is_dir() else None
-
-
 def _layer_mean(product: Callable[[Tensor], Tensor], embeddings: Tensor, layers: int) -> Tensor:
     """LightGCN's ``(E + A E + ... + A^layers E) / (layers + 1)``, ``[N, d]``."""
     layer, total = embeddings, embeddings
@@ -164,7 +156,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=_default_data_dir(),
+        default=default_data_dir(),
         help="offline data directory (default: $SGDL_DATA_DIR or ../shared/data)",
     )
     parser.add_argument("--threads", type=int, default=2)

@@ -45,6 +45,8 @@ def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
     best checkpoint; returns metrics, timings, the per-validation history and the config."""
     _check(config)
     start = time.perf_counter()
+    # Captured first: the code that runs is the code checked out now.
+    env = environment(config.device)
     trainer = METHODS[config.method](data, config)
     selector = ModelSelector(metric=f"recall@{config.ks[0]}", patience=config.patience)
     epoch_seconds: list[float] = []
@@ -69,7 +71,7 @@ def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
     test = evaluate(trainer.recommender, data.test, exclude=[data.train, data.valid], ks=config.ks)
     return {
         "config": asdict(config),
-        "environment": environment(config.device),
+        "environment": env,
         "wall_time_s": time.perf_counter() - start,
         "test": test,
         "valid": selector.best_metrics,

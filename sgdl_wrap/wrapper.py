@@ -172,6 +172,11 @@ class SGDLWrapper:
     # ----------------------------------------------------------------- public API
 
     @property
+    def per_sample_strategy(self) -> str:
+        """How the scheduler's gradient cosines are computed: ``"factors"`` or ``"loop"``."""
+        return "factors" if self._use_factors else "loop"
+
+    @property
     def memorized(self) -> np.ndarray:
         """``[N]`` bool: memorized now under the bank's rule (frozen set: ``memorized_rows``)."""
         return self.bank.memorized()

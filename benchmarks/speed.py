@@ -1,0 +1,174 @@
+"""SGDL's Phase II cost against plain training, per model, measured in one run.
+
+``python -m benchmarks.speed --dataset ml100k --model lightgcn neumf cdae ngcf --threads 2``
+
+For each model: one Normal epoch (plain training, after ``--warmup`` untimed batches); then,
+on a second model with the same seed, one SGDL Phase I epoch, the end-of-epoch work
+(memorization test, noise estimate; Phase II is forced to start there), and one full
+Phase II epoch with the default settings (per-sample gradient factors). Optionally
+``--loop-batches`` Phase II batches with the exact per-sample loop (the authors' approach)
+show what the factors save. Every batch is timed; the ratio is Phase II epoch / Normal epoch.
+Writes ``benchmarks/results/speed_<dataset>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmarks.data import default_data_dir, load
+from benchmarks.models import MODELS
+from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
+from benchmarks.run_config import RunConfig
+from benchmarks.trainers import SGDLTrainer, Trainer
+from sgdl_wrap import Batch
+
+log = logging.getLogger("benchmarks.speed")
+
+
+def _timed_batches(
+    step: Any, batches: Iterable[Batch], label: str, total: int | None = None
+) -> list[float]:
+    """Seconds per batch of ``step(batch)`` over ``batches``."""
+    seconds = []
+    for batch in tqdm(batches, desc=label, total=total, leave=False, dynamic_ncols=True):
+        start = time.perf_counter()
+        step(batch)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def _summary(seconds: Sequence[float]) -> dict[str, float]:
+    return {
+        "epoch_s": float(np.sum(seconds)),
+        "batches": len(seconds),
+        "batch_ms_median": 1000 * float(np.median(seconds)),
+        "batch_ms_mean": 1000 * float(np.mean(seconds)),
+    }
+
+
+def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
+    config = RunConfig(dataset=args.dataset, model=model, method="normal", seed=args.seed)
+    batch_size = config.resolved_batch_size()
+    total = -(-len(data.train) // batch_size)
+
+    normal = Trainer(data, config)
+    normal.model.train()
+
+    def plain_step(batch: Batch) -> None:
+        loss = normal.loss(normal.model.score(batch.users, batch.candidates)).mean()
+        normal.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        normal.optimizer.step()
+
+    for batch in itertools.islice(normal.batches(), args.warmup):
+        plain_step(batch)
+    normal_seconds = _timed_batches(plain_step, normal.batches(), f"{model} normal", total)
+
+    sgdl_config = RunConfig(
+        dataset=args.dataset, model=model, method="sgdl", seed=args.seed,
+        extra={"switch_epoch": 0, "history": 1},
+    )
+    trainer = SGDLTrainer(data, sgdl_config)
+    sgdl, optimizer = trainer.sgdl, trainer.optimizer
+    trainer.model.train()
+
+    def sgdl_step(batch: Batch) -> None:
+        sgdl.step(batch, optimizer)
+
+    phase1_seconds = _timed_batches(
+        sgdl_step, sgdl.batches(batch_size), f"{model} SGDL phase I", total
+    )
+    start = time.perf_counter()
+    report = sgdl.end_epoch()
+    end_epoch_s = time.perf_counter() - start
+    phase2_seconds = _timed_batches(
+        sgdl_step, sgdl.batches(batch_size), f"{model} SGDL phase II", total
+    )
+    result = {
+        "batch_size": batch_size,
+        "normal": _summary(normal_seconds),
+        "sgdl_phase1": _summary(phase1_seconds),
+        "end_epoch_s": end_epoch_s,
+        "memorized_share_at_switch": report.memory_ratio,
+        "sgdl_phase2": _summary(phase2_seconds),
+        "per_sample_gradients": sgdl.per_sample_strategy,
+    }
+    result["phase2_over_normal"] = result["sgdl_phase2"]["epoch_s"] / result["normal"]["epoch_s"]
+    if args.loop_batches:
+        looped = SGDLTrainer(
+            data,
+            RunConfig(
+                dataset=args.dataset, model=model, method="sgdl", seed=args.seed,
+                extra={"switch_epoch": 0, "history": 1, "per_sample_gradients": "loop"},
+            ),
+        )
+        looped.sgdl.start_self_guided(np.ones(len(data.train), dtype=bool))
+        looped.model.train()
+        loop_seconds = _timed_batches(
+            lambda batch: looped.sgdl.step(batch, looped.optimizer),
+            itertools.islice(looped.sgdl.batches(batch_size), args.loop_batches),
+            f"{model} SGDL phase II, loop",
+        )
+        result["sgdl_phase2_loop"] = _summary(loop_seconds)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="ml100k")
+    parser.add_argument("--model", nargs="+", choices=sorted(MODELS), default=["lightgcn"])
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=10, help="untimed Normal batches first")
+    parser.add_argument("--loop-batches", type=int, default=0,
+                        help="also time this many Phase II batches with the exact loop")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(args.threads)
+    data = load(args.dataset, args.data_dir)
+    start = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    measured = {model: measure(data, args, model) for model in args.model}
+    rows = []
+    for model, r in measured.items():
+        loop = r.get("sgdl_phase2_loop")
+        rows.append([
+            model,
+            f"{r['normal']['epoch_s']:.2f}",
+            f"{r['normal']['batch_ms_median']:.1f}",
+            f"{r['sgdl_phase2']['epoch_s']:.2f}",
+            f"{r['sgdl_phase2']['batch_ms_median']:.1f}",
+            f"{r['phase2_over_normal']:.2f}",
+            f"{r['end_epoch_s']:.2f}",
+            f"{loop['batch_ms_median']:.0f}" if loop else "",
+        ])
+    header = ["model", "Normal epoch s", "Normal ms/batch", "Phase II epoch s",
+              "Phase II ms/batch", "Phase II / Normal", "end_epoch s", "loop ms/batch"]
+    path = write_result(
+        f"speed_{args.dataset}",
+        {"dataset": args.dataset, "threads": args.threads, "models": measured,
+         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]}},
+        markdown_table(header, rows),
+        seeds=[args.seed], wall_time_s=time.perf_counter() - start,
+        title=f"SGDL Phase II vs Normal training time on {args.dataset}",
+        results_dir=args.results_dir,
+    )
+    print(markdown_table(header, rows))
+    return path
+
+
+if __name__ == "__main__":
+    main()
