@@ -66,7 +66,7 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
     normal.model.train()
 
     def plain_step(batch: Batch) -> None:
-        loss = normal.loss(normal.model.score(batch.users, batch.candidates)).mean()
+        loss = normal.loss(normal.recommender.score(batch.users, batch.candidates)).mean()
         normal.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         normal.optimizer.step()
@@ -95,7 +95,7 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
     phase2_seconds = _timed_batches(
         sgdl_step, sgdl.batches(batch_size), f"{model} SGDL phase II", total
     )
-    result = {
+    result: dict[str, Any] = {
         "batch_size": batch_size,
         "normal": _summary(normal_seconds),
         "sgdl_phase1": _summary(phase1_seconds),
