@@ -4,8 +4,9 @@
 
 For each model: one Normal epoch (plain training, after ``--warmup`` untimed batches); then,
 on a second model with the same seed, one SGDL Phase I epoch, the end-of-epoch work
-(memorization test, noise estimate; Phase II is forced to start there), and one full
-Phase II epoch with the default settings (per-sample gradient factors). Optionally
+(memorization test, noise estimate; Phase II is forced to start there), and one Phase II
+epoch with the default settings (per-sample gradient factors). ``--max-batches`` times only
+the first batches of the Normal and Phase II epochs and extrapolates the epoch time. Optionally
 ``--loop-batches`` Phase II batches with the exact per-sample loop (the authors' approach)
 show what the factors save. Every batch is timed; the ratio is Phase II epoch / Normal epoch.
 Writes ``benchmarks/results/speed_<dataset>.{json,md}``.
@@ -41,17 +42,19 @@ def _timed_batches(
 ) -> list[float]:
     """Seconds per batch of ``step(batch)`` over ``batches``."""
     seconds = []
-    for batch in tqdm(batches, desc=label, total=total, leave=False, dynamic_ncols=True):
+    for batch in tqdm(batches, desc=label, total=total, leave=False, mininterval=5):
         start = time.perf_counter()
         step(batch)
         seconds.append(time.perf_counter() - start)
     return seconds
 
 
-def _summary(seconds: Sequence[float]) -> dict[str, float]:
+def _summary(seconds: Sequence[float], batches_per_epoch: int) -> dict[str, float]:
+    """Per-batch statistics; the epoch time is the mean batch time x batches per epoch (the
+    measured sum when every batch of the epoch was timed)."""
     return {
-        "epoch_s": float(np.sum(seconds)),
-        "batches": len(seconds),
+        "epoch_s": float(np.mean(seconds)) * batches_per_epoch,
+        "batches_timed": len(seconds),
         "batch_ms_median": 1000 * float(np.median(seconds)),
         "batch_ms_mean": 1000 * float(np.mean(seconds)),
     }
@@ -73,7 +76,10 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
 
     for batch in itertools.islice(normal.batches(), args.warmup):
         plain_step(batch)
-    normal_seconds = _timed_batches(plain_step, normal.batches(), f"{model} normal", total)
+    limit = args.max_batches or total
+    normal_seconds = _timed_batches(
+        plain_step, itertools.islice(normal.batches(), limit), f"{model} normal", limit
+    )
 
     sgdl_config = RunConfig(
         dataset=args.dataset, model=model, method="sgdl", seed=args.seed,
@@ -86,6 +92,7 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
     def sgdl_step(batch: Batch) -> None:
         sgdl.step(batch, optimizer)
 
+    # Phase I runs whole: the memorization test at its end needs a trained epoch.
     phase1_seconds = _timed_batches(
         sgdl_step, sgdl.batches(batch_size), f"{model} SGDL phase I", total
     )
@@ -93,15 +100,17 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
     report = sgdl.end_epoch()
     end_epoch_s = time.perf_counter() - start
     phase2_seconds = _timed_batches(
-        sgdl_step, sgdl.batches(batch_size), f"{model} SGDL phase II", total
+        sgdl_step, itertools.islice(sgdl.batches(batch_size), limit), f"{model} SGDL phase II",
+        limit,
     )
     result: dict[str, Any] = {
         "batch_size": batch_size,
-        "normal": _summary(normal_seconds),
-        "sgdl_phase1": _summary(phase1_seconds),
+        "batches_per_epoch": total,
+        "normal": _summary(normal_seconds, total),
+        "sgdl_phase1": _summary(phase1_seconds, total),
         "end_epoch_s": end_epoch_s,
         "memorized_share_at_switch": report.memory_ratio,
-        "sgdl_phase2": _summary(phase2_seconds),
+        "sgdl_phase2": _summary(phase2_seconds, total),
         "per_sample_gradients": sgdl.per_sample_strategy,
     }
     result["phase2_over_normal"] = result["sgdl_phase2"]["epoch_s"] / result["normal"]["epoch_s"]
@@ -120,7 +129,7 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
             itertools.islice(looped.sgdl.batches(batch_size), args.loop_batches),
             f"{model} SGDL phase II, loop",
         )
-        result["sgdl_phase2_loop"] = _summary(loop_seconds)
+        result["sgdl_phase2_loop"] = _summary(loop_seconds, total)
     return result
 
 
@@ -131,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=10, help="untimed Normal batches first")
+    parser.add_argument("--max-batches", type=int, default=0,
+                        help="time only this many batches of the Normal and Phase II epochs "
+                             "and extrapolate (0: whole epochs)")
     parser.add_argument("--loop-batches", type=int, default=0,
                         help="also time this many Phase II batches with the exact loop")
     parser.add_argument("--seed", type=int, default=0)

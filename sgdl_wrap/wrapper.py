@@ -364,8 +364,10 @@ class SGDLWrapper:
             return build().to(self.device, self.dtype)
 
     def _reset_meta_optimizers(self) -> None:
-        self.weight_optimizer = torch.optim.Adam(self.weight_net.parameters(),
-                                                 lr=self.config.meta_lr)
+        # foreach: one kernel per step for all of the small nets' tensors, not one each.
+        self.weight_optimizer = torch.optim.Adam(
+            self.weight_net.parameters(), lr=self.config.meta_lr, foreach=True
+        )
         self.scheduler = None
         self.scheduler_optimizer = None
 
@@ -380,7 +382,7 @@ class SGDLWrapper:
             1 + self.epoch,
         )
         self.scheduler_optimizer = (
-            torch.optim.Adam(self.scheduler.parameters(), lr=config.scheduler_lr)
+            torch.optim.Adam(self.scheduler.parameters(), lr=config.scheduler_lr, foreach=True)
             if self.scheduler.trainable else None
         )
 
