@@ -53,15 +53,21 @@ def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
     history: list[dict[str, float]] = []
     progress = tqdm(range(config.epochs), desc=f"{config.model}/{config.method}/s{config.seed}",
                     leave=False, dynamic_ncols=True)
+    restart = False
     for epoch in progress:
         epoch_start = time.perf_counter()
         mean_loss = trainer.train_epoch(epoch)
         epoch_seconds.append(time.perf_counter() - epoch_start)
+        # Patience restarts after the first validation of the new regime.
+        restart = restart or trainer.regime_changed
         if (epoch + 1) % config.eval_every:
             continue
         valid = evaluate(trainer.recommender, data.valid, exclude=[data.train], ks=config.ks)
         history.append({"epoch": epoch, "loss": mean_loss, **valid})
         selector.update(epoch, valid, trainer.model)
+        if restart:
+            selector.restart_patience()
+            restart = False
         progress.set_postfix(loss=f"{mean_loss:.4f}", best=f"{selector.best_value:.4f}")
         log.info("epoch %d loss %.4f valid %s", epoch, mean_loss, valid)
         if selector.should_stop and trainer.may_stop:

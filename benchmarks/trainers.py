@@ -61,6 +61,12 @@ class Trainer:
         """Whether early stopping may end the run now."""
         return True
 
+    @property
+    def regime_changed(self) -> bool:
+        """Whether the epoch just trained changed how training proceeds (early stopping then
+        grants a fresh patience)."""
+        return False
+
     def diagnostics(self) -> dict[str, Any]:
         """Method-specific records for the result file."""
         return {}
@@ -90,6 +96,10 @@ class SGDLTrainer(Trainer):
     def may_stop(self) -> bool:
         # Stopping in Phase I would end SGDL before its second phase ever ran.
         return self.sgdl.phase.value == "self_guided"
+
+    @property
+    def regime_changed(self) -> bool:
+        return bool(self.sgdl.reports) and self.sgdl.reports[-1].switched
 
     def diagnostics(self) -> dict[str, Any]:
         return {

@@ -70,6 +70,11 @@ class ModelSelector:
         self._stale += 1
         return False
 
+    def restart_patience(self) -> None:
+        """Allow ``patience`` more validations from now on, keeping the best checkpoint (for a
+        change of training regime, such as SGDL's switch to Phase II)."""
+        self._stale = 0
+
     @property
     def should_stop(self) -> bool:
         return self._stale >= self.patience

@@ -70,6 +70,16 @@ def test_sgdl_method_records_its_phases(tmp_path):
     assert run["epochs"][1]["weight_clean"] is not None
 
 
+def test_sgdl_early_stopping_waits_for_phase_two(tmp_path):
+    # Phase I alone would exhaust a patience of 1; the switch grants a fresh one.
+    main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", "sgdl",
+          "--sgdl", "switch_epoch=2", "--sgdl", "history=6", "--sgdl", "phase1_lr_factor=1e-6",
+          "--epochs", "5", "--patience", "1", "--results-dir", str(tmp_path), "--no-cache"])
+    run = json.loads((tmp_path / "run_synthetic_neumf_sgdl.json").read_text())["runs"][0]
+    assert run["switch_epoch"] == 2
+    assert run["epochs_run"] >= 4
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

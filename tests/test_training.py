@@ -62,3 +62,15 @@ def test_selector_keeps_the_best_checkpoint_and_stops():
     assert selector.should_stop and selector.best_epoch == 1
     selector.restore(model)
     assert all(torch.equal(model.state_dict()[k], improved[k]) for k in best)
+
+
+def test_selector_restarts_its_patience_and_keeps_the_best():
+    model = TinyMF(2, 2)
+    selector = ModelSelector(metric="recall@5", patience=1)
+    selector.update(0, {"recall@5": 0.3}, model)
+    selector.update(1, {"recall@5": 0.2}, model)
+    assert selector.should_stop
+    selector.restart_patience()
+    assert not selector.should_stop and selector.best_epoch == 0
+    selector.update(2, {"recall@5": 0.1}, model)
+    assert selector.should_stop
