@@ -6,6 +6,7 @@ the torch version, the CPU/GPU, the thread count, the seeds and the wall time.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -24,7 +25,9 @@ __all__ = ["RESULTS_DIR", "environment", "markdown_table", "write_result"]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+@functools.cache
 def _git_commit() -> str:
+    # Cached: a long run reports the commit it started from, not one made while it ran.
     # A copy of the tree without .git (e.g. on a remote GPU machine) is told its commit.
     if os.environ.get("SGDL_GIT_COMMIT"):
         return os.environ["SGDL_GIT_COMMIT"]
@@ -40,6 +43,9 @@ def _git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
+
+
+_git_commit()
 
 
 def _cpu_name() -> str:

@@ -91,3 +91,35 @@ def test_bad_sgdl_settings_are_rejected(tmp_path, argv, message):
     with pytest.raises((SystemExit, KeyError), match=re.escape(message)):
         main(["run", "--dataset", "synthetic", "--model", "neumf", "--epochs", "1",
               "--results-dir", str(tmp_path), "--no-cache", *argv])
+
+
+def test_speed_benchmark_records_both_methods(tmp_path):
+    from benchmarks import speed
+
+    path = speed.main(["--dataset", "synthetic", "--model", "lightgcn", "--max-batches", "3",
+                       "--warmup", "1", "--loop-batches", "1", "--results-dir", str(tmp_path)])
+    record = json.loads(path.read_text())["models"]["lightgcn"]
+    assert record["per_sample_gradients"] == "factors"
+    assert record["normal"]["batches_timed"] == record["sgdl_phase2"]["batches_timed"] == 3
+    assert record["phase2_over_normal"] > 0 and record["sgdl_phase2_loop"]["batches_timed"] == 1
+
+
+def test_synthetic_denoising_benchmark(tmp_path):
+    from benchmarks import synthetic_denoising
+
+    path = synthetic_denoising.main(["--model", "neumf", "--seeds", "0", "--epochs", "3",
+                                     "--users", "40", "--items", "60", "--per-user", "10",
+                                     "--history", "2", "--results-dir", str(tmp_path)])
+    run = json.loads(path.read_text())["models"]["neumf"][0]
+    assert run["switch_epoch"] is not None and 0 < run["clean_rate"] < 1
+    assert run["last"]["weight_clean"] is not None
+
+
+def test_per_sample_agreement_benchmark(tmp_path):
+    from benchmarks import per_sample_agreement
+
+    path = per_sample_agreement.main(["--dataset", "synthetic", "--model", "cdae", "--batches",
+                                      "1", "--batch-size", "8", "--warmup-epochs", "0",
+                                      "--lookahead-lr", "1.0", "--results-dir", str(tmp_path)])
+    factors = json.loads(path.read_text())["models"]["cdae lr=1"]["factors"]
+    assert all(f["exact"] and f["max_abs_difference"] < 1e-4 for f in factors.values())
