@@ -15,7 +15,7 @@ import torch
 
 from benchmarks.data import default_data_dir, load
 from benchmarks.models import MODELS
-from benchmarks.paper import METRIC_COLUMNS, paper_row
+from benchmarks.paper import AUTHORS_LOG, METRIC_COLUMNS, paper_row
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import cached_run, time_epochs
@@ -37,6 +37,11 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def _cell(summary: dict[str, dict[str, float]], metric: str) -> str:
     return f"{summary[metric]['mean']:.4f} ± {summary[metric]['std']:.4f}"
+
+
+def _clean_ratio_at_switch(run: dict[str, Any]) -> str:
+    switch = run.get("switch_epoch")
+    return "-" if switch is None else f"{run['epochs'][switch]['clean_ratio']:.3f}"
 
 
 def _run_command(args: argparse.Namespace) -> None:
@@ -61,17 +66,36 @@ def _run_command(args: argparse.Namespace) -> None:
             runs.append(result)
         summary = summarize(runs)
         paper = paper_row(args.dataset, model, args.method)
+        sgdl = args.method == "sgdl"
         header = ["source", *METRIC_COLUMNS, "best epoch", "epoch s"]
-        rows: list[list[Any]] = [[
+        header += ["switch epoch", "est. clean ratio at switch"] if sgdl else []
+        this_run = [
             f"this run ({len(runs)} seeds)", *(_cell(summary, m) for m in METRIC_COLUMNS),
             " / ".join(str(r["best_epoch"]) for r in runs),
             f"{np.mean([r['epoch_seconds_mean'] for r in runs]):.2f}",
-        ]]
+        ]
+        if sgdl:
+            this_run += [" / ".join(str(r["switch_epoch"]) for r in runs),
+                         " / ".join(_clean_ratio_at_switch(r) for r in runs)]
+        rows: list[list[Any]] = [this_run]
+        padding = [""] * (len(header) - 1 - len(METRIC_COLUMNS))
         gap = None
         if paper is not None:
             gap = {m: summary[m]["mean"] - paper[m] for m in METRIC_COLUMNS}
-            rows.append(["paper", *(paper[m] for m in METRIC_COLUMNS), "", ""])
-            rows.append(["difference", *(f"{gap[m]:+.4f}" for m in METRIC_COLUMNS), "", ""])
+            rows.append([f"paper ({args.method})", *(paper[m] for m in METRIC_COLUMNS), *padding])
+            rows.append(["difference", *(f"{gap[m]:+.4f}" for m in METRIC_COLUMNS), *padding])
+        references = {}
+        if sgdl:
+            references["paper (normal)"] = paper_row(args.dataset, model, "normal")
+            references["authors' log"] = AUTHORS_LOG.get((args.dataset, model, "sgdl"))
+        for label, row in references.items():
+            if row is not None:
+                rows.append([label, *(row[m] for m in METRIC_COLUMNS), *padding])
+        normal_file = args.results_dir / f"run_{args.dataset}_{model}_normal.json"
+        if sgdl and normal_file.exists():
+            normal = json.loads(normal_file.read_text())
+            rows.append([f"this repo, normal ({len(normal['runs'])} seeds)",
+                         *(_cell(normal["summary"], m) for m in METRIC_COLUMNS), *padding])
         name = f"run_{args.dataset}_{model}_{args.method}" + (f"_{args.tag}" if args.tag else "")
         path = write_result(
             name,
