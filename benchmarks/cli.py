@@ -100,7 +100,8 @@ def _run_command(args: argparse.Namespace) -> None:
         path = write_result(
             name,
             {"dataset": args.dataset, "model": model, "method": args.method,
-             "summary": summary, "paper": paper, "difference_to_paper": gap, "runs": runs},
+             "summary": summary, "paper": paper, "difference_to_paper": gap,
+             "runs_wall_time_s": sum(r["wall_time_s"] for r in runs), "runs": runs},
             markdown_table(header, rows),
             seeds=args.seeds, wall_time_s=time.perf_counter() - start, device=args.device,
             title=f"{model} / {args.method} on {args.dataset}", results_dir=args.results_dir,
