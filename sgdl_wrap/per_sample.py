@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
@@ -73,7 +74,7 @@ class LinearFactor:
             the scores' graph.
         inputs: the matching ``[B, in]`` or ``[B, C, in]`` layer inputs, or None for a bias.
             Any coordinates that preserve inner products serve, e.g. a sparse input as its
-            non-zero values in a fixed order.
+            non-zero values in a fixed order, zero-padded at the end to any width.
     """
 
     outputs: Tensor
@@ -122,7 +123,13 @@ def _factor_dot(first: Factor, first_grad: Tensor, second: Factor, second_grad: 
         if first.inputs is None or second.inputs is None:
             # A bias's per-sample gradient is the sum of its output gradients.
             return (first_grad.sum(dim=1) * second_grad.sum(dim=1)).sum(dim=1)
-        mixing = _pair_dot(first.inputs, second.inputs)
+        first_inputs, second_inputs = first.inputs, second.inputs
+        width = max(first_inputs.shape[-1], second_inputs.shape[-1])
+        # Coordinates past an input's width are zeros (e.g. padding to a batch's largest
+        # sparse input, which differs between a joint and a separate forward).
+        first_inputs = F.pad(first_inputs, (0, width - first_inputs.shape[-1]))
+        second_inputs = F.pad(second_inputs, (0, width - second_inputs.shape[-1]))
+        mixing = _pair_dot(first_inputs, second_inputs)
     return (first_grad * torch.bmm(mixing, second_grad)).sum(dim=(1, 2))
 
 

@@ -66,12 +66,17 @@ def test_graph_factors_are_marked_approximate(model_cls):
     assert ((agreement.factor >= -1 - 1e-9) & (agreement.factor <= 1 + 1e-9)).all()
 
 
-def test_a_joint_forward_part_equals_a_separate_forward():
+@pytest.mark.parametrize("name", ["neumf", "cdae"])
+def test_a_joint_forward_part_equals_a_separate_forward(name):
     torch.manual_seed(0)
-    model = NeuMF(TRAIN.n_users, TRAIN.n_items, factors=4).double()
+    model = EXACT_MODELS[name]().double().eval()
     loss = BCELoss(1)
+    # The joint forward's extra users have other degrees (CDAE pads its inputs to the
+    # largest degree in the call).
     users = torch.tensor([0, 1, 2, 3, 1])
     items = torch.tensor([[0, 4], [1, 5], [2, 2], [3, 1], [1, 5]])
+    degrees = np.bincount(TRAIN.users, minlength=TRAIN.n_users)
+    users[:2] = torch.from_numpy(np.argsort(degrees)[-2:])
     params = trainable_parameters(model)
     hat = {n: (p.detach() + 0.1).requires_grad_() for n, p in params.items()}
     scores_hat, factors_hat = call_at(model, "per_sample_factors", hat, users[2:], items[2:])
