@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["check_ids", "dot_scores"]
+from sgdl_wrap.per_sample import RowFactor
+
+__all__ = ["FinalRepresentationModel", "check_ids", "dot_scores"]
 
 
 def _plain(ids: Tensor) -> Tensor:
@@ -64,3 +66,44 @@ def dot_scores(user_vectors: Tensor, item_vectors: Tensor) -> Tensor:
     if item_vectors.dim() == 2:
         return (user_vectors * item_vectors).sum(dim=-1)
     return torch.matmul(item_vectors, user_vectors.unsqueeze(-1)).squeeze(-1)
+
+
+class FinalRepresentationModel(nn.Module):
+    """A model whose score is the dot product of final user and item representations,
+    computed for all nodes at once by :meth:`embeddings` (the graph models)."""
+
+    n_users: int
+    n_items: int
+
+    def embeddings(self) -> tuple[Tensor, Tensor]:
+        """Final representations ``[n_users, d']`` and ``[n_items, d']``."""
+        raise NotImplementedError
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        """Logits: ``users`` ``[B]``, ``items`` ``[B]`` or ``[B, C]`` -> ``[B]`` or ``[B, C]``."""
+        check_ids(users, items, self.n_users, self.n_items)
+        user_final, item_final = self.embeddings()
+        return dot_scores(user_final[users], item_final[items])
+
+    def score_all(self, users: Tensor) -> Tensor:
+        """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""
+        check_ids(users, None, self.n_users, self.n_items)
+        user_final, item_final = self.embeddings()
+        return user_final[users] @ item_final.T
+
+    def forward(self, users: Tensor, items: Tensor) -> Tensor:
+        """Same as :meth:`score` (so ``torch.func.functional_call`` scores pairs)."""
+        return self.score(users, items)
+
+    def _final_row_factors(
+        self, users: Tensor, items: Tensor, *, exact: bool
+    ) -> tuple[Tensor, dict[str, RowFactor]]:
+        """Scores as :meth:`score`, with the gathered final rows as the factors of the
+        ``user_embedding`` and ``item_embedding`` tables."""
+        check_ids(users, items, self.n_users, self.n_items)
+        user_final, item_final = self.embeddings()
+        user_rows, item_rows = user_final[users], item_final[items]
+        return dot_scores(user_rows, item_rows), {
+            "user_embedding": RowFactor(user_rows, exact=exact),
+            "item_embedding": RowFactor(item_rows, items, exact=exact),
+        }

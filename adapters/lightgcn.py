@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from adapters._common import check_ids, dot_scores
+from adapters._common import FinalRepresentationModel
 from adapters.graph import NormalizedAdjacency
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.per_sample import RowFactor
@@ -13,7 +13,7 @@ from sgdl_wrap.per_sample import RowFactor
 __all__ = ["LightGCN"]
 
 
-class LightGCN(nn.Module):
+class LightGCN(FinalRepresentationModel):
     """LightGCN with the SGDL paper's settings (embedding 64, 3 layers, no dropout).
 
     ``E^(k+1) = A_hat E^(k)`` with ``A_hat`` the normalized adjacency of ``train``; the final
@@ -51,12 +51,6 @@ class LightGCN(nn.Module):
             total = total + layer
         return (total / (self.layers + 1)).split([self.n_users, self.n_items])
 
-    def score(self, users: Tensor, items: Tensor) -> Tensor:
-        """Logits: ``users`` ``[B]``, ``items`` ``[B]`` or ``[B, C]`` -> ``[B]`` or ``[B, C]``."""
-        check_ids(users, items, self.n_users, self.n_items)
-        user_final, item_final = self.embeddings()
-        return dot_scores(user_final[users], item_final[items])
-
     def per_sample_factors(
         self, users: Tensor, items: Tensor
     ) -> tuple[Tensor, dict[str, RowFactor]]:
@@ -70,21 +64,4 @@ class LightGCN(nn.Module):
         the look-ahead step 1e-3, where every cosine is within 1e-6 of 1; correlation 0.87
         to 0.996 at a step of 100, where the cosines spread.
         """
-        check_ids(users, items, self.n_users, self.n_items)
-        user_final, item_final = self.embeddings()
-        user_rows, item_rows = user_final[users], item_final[items]
-        exact = self.layers == 0
-        return dot_scores(user_rows, item_rows), {
-            "user_embedding": RowFactor(user_rows, exact=exact),
-            "item_embedding": RowFactor(item_rows, items, exact=exact),
-        }
-
-    def score_all(self, users: Tensor) -> Tensor:
-        """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""
-        check_ids(users, None, self.n_users, self.n_items)
-        user_final, item_final = self.embeddings()
-        return user_final[users] @ item_final.T
-
-    def forward(self, users: Tensor, items: Tensor) -> Tensor:
-        """Same as :meth:`score` (so ``torch.func.functional_call`` scores pairs)."""
-        return self.score(users, items)
+        return self._final_row_factors(users, items, exact=self.layers == 0)

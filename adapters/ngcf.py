@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from adapters._common import check_ids, dot_scores
+from adapters._common import FinalRepresentationModel
 from adapters.graph import NormalizedAdjacency
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.per_sample import RowFactor
@@ -14,7 +14,7 @@ from sgdl_wrap.per_sample import RowFactor
 __all__ = ["NGCF"]
 
 
-class NGCF(nn.Module):
+class NGCF(FinalRepresentationModel):
     """NGCF with the SGDL paper's settings (embedding 64, 3 layers, node dropout 0.1).
 
     One layer, with ``S = A_hat E`` the neighbourhood sum over the normalized adjacency of
@@ -93,12 +93,6 @@ class NGCF(nn.Module):
             outputs.append(F.normalize(layer, dim=1))
         return torch.cat(outputs, dim=1).split([self.n_users, self.n_items])
 
-    def score(self, users: Tensor, items: Tensor) -> Tensor:
-        """Logits: ``users`` ``[B]``, ``items`` ``[B]`` or ``[B, C]`` -> ``[B]`` or ``[B, C]``."""
-        check_ids(users, items, self.n_users, self.n_items)
-        user_final, item_final = self.embeddings()
-        return dot_scores(user_final[users], item_final[items])
-
     def per_sample_factors(
         self, users: Tensor, items: Tensor
     ) -> tuple[Tensor, dict[str, RowFactor]]:
@@ -112,21 +106,4 @@ class NGCF(nn.Module):
         ``SGDLConfig(per_sample_gradients="loop")`` when exact features matter more than
         speed.
         """
-        check_ids(users, items, self.n_users, self.n_items)
-        user_final, item_final = self.embeddings()
-        user_rows, item_rows = user_final[users], item_final[items]
-        exact = len(self.side_weights) == 0
-        return dot_scores(user_rows, item_rows), {
-            "user_embedding": RowFactor(user_rows, exact=exact),
-            "item_embedding": RowFactor(item_rows, items, exact=exact),
-        }
-
-    def score_all(self, users: Tensor) -> Tensor:
-        """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""
-        check_ids(users, None, self.n_users, self.n_items)
-        user_final, item_final = self.embeddings()
-        return user_final[users] @ item_final.T
-
-    def forward(self, users: Tensor, items: Tensor) -> Tensor:
-        """Same as :meth:`score` (so ``torch.func.functional_call`` scores pairs)."""
-        return self.score(users, items)
+        return self._final_row_factors(users, items, exact=len(self.side_weights) == 0)
