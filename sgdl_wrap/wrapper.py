@@ -490,15 +490,15 @@ class SGDLWrapper:
         where = f"the memorized batch of {where}"
         if self.config.scheduler == "none":
             return self._losses_at(theta_hat, memorized, where), None
-        users, candidates = memorized.users, memorized.candidates
         at_batch = self.config.feature_lookahead == "memorized"
         if joint is not None:
             losses = joint.losses[joint.memorized]
-            point = (
-                lookahead(losses.mean(), params, lr, create_graph=False) if at_batch else theta_hat
-            )
+        else:
+            losses = self._losses_at(params, memorized, where)
+        point = lookahead(losses.mean(), params, lr, create_graph=False) if at_batch else theta_hat
+        if joint is not None:
             scores_hat, factors_hat = call_at(
-                self.model, "per_sample_factors", point, users, candidates
+                self.model, "per_sample_factors", point, memorized.users, memorized.candidates
             )
             losses_hat = check_per_sample(self.loss_fn(scores_hat), len(memorized), where=where)
             cosines = factor_cosines(
@@ -506,10 +506,6 @@ class SGDLWrapper:
             )
             meta_losses = self._losses_at(theta_hat, memorized, where) if at_batch else losses_hat
         else:
-            losses = self._losses_at(params, memorized, where)
-            point = (
-                lookahead(losses.mean(), params, lr, create_graph=False) if at_batch else theta_hat
-            )
             cosines = loop_cosines(lambda p: self._losses_at(p, memorized, where), params, point)
             meta_losses = self._losses_at(theta_hat, memorized, where)
         if self.scheduler is None:
