@@ -19,23 +19,22 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import pearsonr, spearmanr
-from torch import Tensor
 
 from benchmarks.data import default_data_dir, load
 from benchmarks.models import MODELS
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
-from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
+from sgdl_wrap.gradient_check import gradient_factor_agreement
+from sgdl_wrap.lookahead import lookahead, trainable_parameters
 from sgdl_wrap.losses import check_per_sample
-from sgdl_wrap.per_sample import LinearFactor, factor_cosines, loop_cosines
 
 
 def measure(
@@ -48,31 +47,22 @@ def measure(
         trainer.train_epoch(epoch)
     model: Any = trainer.model
     loss = trainer.loss
-    model.eval()  # dropout would make the two computations see different masks
+    model.eval()  # dropout would make the look-ahead see other masks than the checker
     params = trainable_parameters(model)
     factor_columns: list[np.ndarray] = []
     loop_columns: list[np.ndarray] = []
-    names: list[str] = []
-    exact: dict[str, bool] = {}
+    agreement = None
     for batch in itertools.islice(trainer.batches(), args.batches):
-        users, candidates = batch.users, batch.candidates
-        scores, factors = model.per_sample_factors(users, candidates)
-        losses = check_per_sample(loss(scores), len(batch))
+        losses = check_per_sample(loss(model.score(batch.users, batch.candidates)), len(batch))
         point = lookahead(losses.mean(), params, lookahead_lr, create_graph=False)
         point = {n: p.detach().requires_grad_() for n, p in point.items()}
-        scores_hat, factors_hat = call_at(model, "per_sample_factors", point, users, candidates)
-        names = sorted(factors)
-        exact = {n: isinstance(f, LinearFactor) or f.exact for n, f in factors.items()}
-        factor = factor_cosines(losses, factors, loss(scores_hat), factors_hat)
-
-        def losses_at(
-            at: Mapping[str, Tensor], users: Tensor = users, candidates: Tensor = candidates
-        ) -> Tensor:
-            return loss(call_at(model, "score", at, users, candidates))
-
-        loop = loop_cosines(losses_at, params, point, names)
-        factor_columns.append(factor.numpy())
-        loop_columns.append(loop.numpy())
+        agreement = gradient_factor_agreement(
+            model, loss, batch.users, batch.candidates, point=point
+        )
+        factor_columns.append(agreement.factor.numpy())
+        loop_columns.append(agreement.loop.numpy())
+    assert agreement is not None, "--batches must be positive"
+    names, exact = agreement.names, agreement.exact
     factor_all, loop_all = np.concatenate(factor_columns), np.concatenate(loop_columns)
     per_factor = {}
     for k, name in enumerate(names):
@@ -92,7 +82,7 @@ def measure(
     return {
         "samples": int(factor_all.shape[0]),
         "warmup_epochs": args.warmup_epochs,
-        "uncovered_parameters": sorted(set(params) - set(names)),
+        "uncovered_parameters": agreement.uncovered,
         "factors": per_factor,
     }
 

@@ -58,8 +58,9 @@ def gradient_factor_agreement(
     *,
     step: float = 0.05,
     seed: int = 0,
+    point: Mapping[str, Tensor] | None = None,
 ) -> FactorAgreement:
-    """Per-sample gradient cosines between the model's parameters and a random nearby point.
+    """Per-sample gradient cosines between the model's parameters and a second point.
 
     Args:
         model: has ``score`` and ``per_sample_factors``; evaluated in eval mode (restored
@@ -69,12 +70,14 @@ def gradient_factor_agreement(
         candidates: ``[B, 1 + k]`` positive then negative item ids.
         step: standard deviation of the Gaussian perturbation giving the second point.
         seed: seeds the perturbation.
+        point: the second point by parameter name, instead of a random one (e.g. a
+            look-ahead step); its tensors must require gradients.
     """
     if not isinstance(model, SupportsGradientFactors):
         raise TypeError(f"{type(model).__name__} has no per_sample_factors(users, items) hook")
     params = trainable_parameters(model)
     generator = torch.Generator().manual_seed(seed)
-    params_hat = {
+    params_hat = dict(point) if point is not None else {
         name: (p.detach() + step * _noise(p, generator)).requires_grad_()
         for name, p in params.items()
     }
