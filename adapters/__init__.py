@@ -6,7 +6,7 @@ Each model implements :class:`sgdl_wrap.Recommender`: ``score(users, items)`` an
 """
 
 from adapters.cdae import CDAE
-from adapters.graph import NormalizedAdjacency, SparseMatrix, sparse_matmul
+from adapters.graph import EdgeList, NormalizedAdjacency, SparseMatrix, sparse_matmul
 from adapters.lightgcn import LightGCN
 from adapters.losses import BCELoss, BPRLoss
 from adapters.neumf import NeuMF
@@ -16,6 +16,7 @@ __all__ = [
     "BCELoss",
     "BPRLoss",
     "CDAE",
+    "EdgeList",
     "LightGCN",
     "NGCF",
     "NeuMF",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
 from sgdl_wrap.per_sample import RowFactor
 
-__all__ = ["FinalRepresentationModel", "check_ids", "dot_scores"]
+__all__ = ["FinalRepresentationModel", "Propagation", "check_ids", "dot_scores"]
+
+Propagation = Callable[[Tensor], Tensor]
+"""One propagation step over the user-item graph: node features ``[N, d]`` -> ``[N, d]``."""
 
 
 def _plain(ids: Tensor) -> Tensor:
@@ -70,13 +75,21 @@ def dot_scores(user_vectors: Tensor, item_vectors: Tensor) -> Tensor:
 
 class FinalRepresentationModel(nn.Module):
     """A model whose score is the dot product of final user and item representations,
-    computed for all nodes at once by :meth:`embeddings` (the graph models)."""
+    computed for all nodes at once by :meth:`embeddings` (the graph models).
+
+    ``embeddings(propagate)`` lets a training method replace the model's product with its
+    normalized adjacency by another graph operator (an edge-dropout view, a learned edge
+    mask) without reaching into the model.
+    """
 
     n_users: int
     n_items: int
+    user_embedding: nn.Parameter
+    item_embedding: nn.Parameter
 
-    def embeddings(self) -> tuple[Tensor, Tensor]:
-        """Final representations ``[n_users, d']`` and ``[n_items, d']``."""
+    def embeddings(self, propagate: Propagation | None = None) -> tuple[Tensor, Tensor]:
+        """Final representations ``[n_users, d']`` and ``[n_items, d']``; ``propagate``
+        replaces the product with the model's normalized adjacency in every layer."""
         raise NotImplementedError
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:

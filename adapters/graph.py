@@ -18,7 +18,7 @@ differentiates through a gradient step). A :class:`SparseMatrix` is a plain obje
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from sgdl_wrap.interactions import Interactions
 
-__all__ = ["NormalizedAdjacency", "SparseMatmul", "SparseMatrix", "sparse_matmul"]
+__all__ = ["EdgeList", "NormalizedAdjacency", "SparseMatmul", "SparseMatrix", "sparse_matmul"]
 
 _CSRParts = tuple[Tensor, Tensor, Tensor, tuple[int, int]]
 
@@ -189,6 +189,16 @@ def sparse_matmul(matrix: SparseMatrix, x: Tensor) -> Tensor:
     return _EagerSparseMatmul.apply(matrix, x)
 
 
+class EdgeList(NamedTuple):
+    """The stored entries of ``A_hat`` as coordinates, each ``[nnz]``: ``A_hat[rows[k],
+    cols[k]] = values[k]``, entry ``k`` belonging to undirected edge ``edge_ids[k]``."""
+
+    rows: Tensor
+    cols: Tensor
+    values: Tensor
+    edge_ids: Tensor
+
+
 class NormalizedAdjacency(nn.Module):
     """``A_hat = D^-1/2 A D^-1/2`` of the user-item graph of ``train``, stored as CSR.
 
@@ -252,6 +262,28 @@ class NormalizedAdjacency(nn.Module):
             return self.matrix()
         keep = torch.rand(self.n_edges, device=self.values.device) >= rate
         values = self.values * keep[self.edge_ids] / (1.0 - rate)
+        return SparseMatrix.symmetric(self.crow_indices, self.col_indices, values)
+
+    def edge_list(self) -> EdgeList:
+        """The entries of ``A_hat`` (both directions of every edge) as coordinates."""
+        degree = self.crow_indices.diff()
+        rows = torch.repeat_interleave(torch.arange(self.n_nodes, device=degree.device), degree)
+        return EdgeList(rows, self.col_indices, self.values, self.edge_ids)
+
+    def subgraph(self, keep: Tensor) -> SparseMatrix:
+        """The normalized adjacency ``D'^-1/2 A' D'^-1/2`` of the graph that keeps only the
+        undirected edges where ``keep`` ``[n_edges]`` (bool) is True, degrees recounted."""
+        if keep.shape != (self.n_edges,) or keep.dtype != torch.bool:
+            raise ValueError(
+                f"keep must be a bool tensor of shape ({self.n_edges},), got "
+                f"{keep.dtype} {tuple(keep.shape)}"
+            )
+        rows, cols, _, edge_ids = self.edge_list()
+        kept = keep[edge_ids]
+        degree = torch.zeros(self.n_nodes, dtype=self.values.dtype, device=self.values.device)
+        degree.index_add_(0, rows, kept.to(degree.dtype))
+        inv_sqrt = torch.where(degree > 0, degree.clamp(min=1).rsqrt(), torch.zeros_like(degree))
+        values = inv_sqrt[rows] * inv_sqrt[cols] * kept
         return SparseMatrix.symmetric(self.crow_indices, self.col_indices, values)
 
     def matmul(self, x: Tensor, matrix: SparseMatrix | None = None) -> Tensor:

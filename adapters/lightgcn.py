@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from adapters._common import FinalRepresentationModel
+from adapters._common import FinalRepresentationModel, Propagation
 from adapters.graph import NormalizedAdjacency
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.per_sample import RowFactor
@@ -42,12 +42,14 @@ class LightGCN(FinalRepresentationModel):
         nn.init.xavier_uniform_(self.item_embedding)
         self.adjacency = NormalizedAdjacency(train)
 
-    def embeddings(self) -> tuple[Tensor, Tensor]:
-        """Final representations after one propagation: ``[n_users, d]``, ``[n_items, d]``."""
+    def embeddings(self, propagate: Propagation | None = None) -> tuple[Tensor, Tensor]:
+        """Final representations: ``[n_users, d]``, ``[n_items, d]``; ``propagate`` (default
+        ``A_hat @``) is the graph operator of every layer."""
+        step = self.adjacency.matmul if propagate is None else propagate
         layer = torch.cat([self.user_embedding, self.item_embedding])
         total = layer
         for _ in range(self.layers):
-            layer = self.adjacency.matmul(layer)
+            layer = step(layer)
             total = total + layer
         return (total / (self.layers + 1)).split([self.n_users, self.n_items])
 

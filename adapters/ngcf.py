@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from adapters._common import FinalRepresentationModel
+from adapters._common import FinalRepresentationModel, Propagation
 from adapters.graph import NormalizedAdjacency
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.per_sample import RowFactor
@@ -74,18 +76,22 @@ class NGCF(FinalRepresentationModel):
             nn.init.xavier_uniform_(linear.weight)
             nn.init.zeros_(linear.bias)
 
-    def embeddings(self) -> tuple[Tensor, Tensor]:
-        """Final representations after one propagation: ``[n_users, d * (layers + 1)]`` and
-        ``[n_items, d * (layers + 1)]``."""
-        matrix = None
-        if self.training and self.node_dropout > 0:
-            matrix = self.adjacency.edge_dropout(self.node_dropout)
+    def embeddings(self, propagate: Propagation | None = None) -> tuple[Tensor, Tensor]:
+        """Final representations: ``[n_users, d * (layers + 1)]`` and
+        ``[n_items, d * (layers + 1)]``; ``propagate`` (default: ``A_hat @`` with node
+        dropout in training mode) is the graph operator of every layer."""
+        step = propagate
+        if step is None:
+            matrix = None
+            if self.training and self.node_dropout > 0:
+                matrix = self.adjacency.edge_dropout(self.node_dropout)
+            step = functools.partial(self.adjacency.matmul, matrix=matrix)
         layer = torch.cat([self.user_embedding, self.item_embedding])
         outputs = [layer]
         for side_weight, interaction_weight in zip(
             self.side_weights, self.interaction_weights, strict=True
         ):
-            side = self.adjacency.matmul(layer, matrix)
+            side = step(layer)
             layer = F.leaky_relu(side_weight(side), 0.2) + F.leaky_relu(
                 interaction_weight(layer * side), 0.2
             )

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 
 from benchmarks.data import default_data_dir, load
+from benchmarks.methods import METHODS
 from benchmarks.models import MODELS
 from benchmarks.paper import AUTHORS_LOG, METRIC_COLUMNS, paper_row
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
+from benchmarks.reproduce import add_parser as add_reproduce_parser
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import cached_run, time_epochs
-from benchmarks.trainers import METHODS
 from sgdl_wrap.datasets import DATASETS
 
 log = logging.getLogger("benchmarks")
@@ -45,8 +46,6 @@ def _clean_ratio_at_switch(run: dict[str, Any]) -> str:
 
 
 def _run_command(args: argparse.Namespace) -> None:
-    if args.sgdl and args.method != "sgdl":
-        raise SystemExit(f"--sgdl settings apply to --method sgdl only, not {args.method!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load(args.dataset, args.data_dir)
@@ -59,7 +58,7 @@ def _run_command(args: argparse.Namespace) -> None:
                 dataset=args.dataset, model=model, method=args.method, seed=seed,
                 epochs=args.epochs, patience=args.patience, eval_every=args.eval_every,
                 batch_size=args.batch_size, lr=args.lr, device=args.device,
-                extra=dict(args.sgdl),
+                extra=dict(args.settings),
             )
             result = cached_run(data, config, None if args.no_cache else args.cache_dir)
             log.info("%s seed %d: test %s", model, seed, result["test"])
@@ -166,9 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--batch-size", type=int, default=None)
     run_parser.add_argument("--lr", type=float, default=None)
     run_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    run_parser.add_argument("--sgdl", type=_setting, action="append", default=[],
-                            metavar="KEY=VALUE",
-                            help="SGDLConfig override for --method sgdl, e.g. history=5")
+    run_parser.add_argument("--set", dest="settings", type=_setting, action="append",
+                            default=[], metavar="KEY=VALUE",
+                            help="a setting of the method (an SGDLConfig field for sgdl, e.g. "
+                                 "history=5; e.g. max_rate=0.1 for tce); unknown keys raise")
     run_parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     run_parser.add_argument("--tag", default="", help="suffix of the result file name")
     run_parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR,
@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--data-dir", type=Path, default=default_data_dir())
     timing.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     timing.set_defaults(handler=_timing_command)
+
+    add_reproduce_parser(commands, default_data_dir(), RESULTS_DIR, CACHE_DIR, sorted(MODELS),
+                         [*DATASETS, "synthetic"])
     return parser
 
 

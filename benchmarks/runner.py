@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks.methods import METHODS
 from benchmarks.models import MODELS
 from benchmarks.reporting import environment
 from benchmarks.run_config import RunConfig
-from benchmarks.trainers import METHODS
 from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector
 
-__all__ = ["cached_run", "run", "time_epochs"]
+__all__ = ["cached_run", "run", "run_path", "time_epochs"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,12 @@ def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
     }
 
 
+def run_path(cache_dir: Path, config: RunConfig) -> Path:
+    """Where :func:`cached_run` keeps the result of ``config``."""
+    key = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir / f"{config.dataset}_{config.model}_{config.method}_s{config.seed}_{key}.json"
+
+
 def cached_run(data: Dataset, config: RunConfig, cache_dir: Path | None) -> dict[str, Any]:
     """:func:`run`, unless a finished run of the same configuration is in ``cache_dir``.
 
@@ -98,8 +104,7 @@ def cached_run(data: Dataset, config: RunConfig, cache_dir: Path | None) -> dict
     """
     if cache_dir is None:
         return run(data, config)
-    key = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir / f"{config.dataset}_{config.model}_{config.method}_s{config.seed}_{key}.json"
+    path = run_path(cache_dir, config)
     if path.exists():
         log.info("cached: %s", path.name)
         return json.loads(path.read_text())

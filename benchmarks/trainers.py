@@ -1,14 +1,21 @@
-"""Training methods: each trains one epoch its own way; ``runner.run`` owns the epochs."""
+"""Training methods: each trains one epoch its own way; ``runner.run`` owns the epochs.
+
+A method's hyperparameters come from ``RunConfig.extra``; a key the method does not know
+raises (:func:`parse_settings`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any, cast
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
 
+from benchmarks.figure_data import loss_histogram, weight_sample
 from benchmarks.models import MODELS
 from benchmarks.run_config import RunConfig
 from sgdl_wrap import (
@@ -20,17 +27,44 @@ from sgdl_wrap import (
     iterate_batches,
 )
 from sgdl_wrap.datasets import Dataset
-from sgdl_wrap.training import train_epoch
+from sgdl_wrap.losses import per_sample_losses
+from sgdl_wrap.sampling import NegativeSampler
 
-__all__ = ["METHODS", "SGDLTrainer", "Trainer"]
+__all__ = ["SGDLTrainer", "Trainer", "parse_settings"]
 
 log = logging.getLogger(__name__)
+
+SettingsT = TypeVar("SettingsT")
+
+
+def parse_settings(cls: type[SettingsT], values: Mapping[str, Any], method: str) -> SettingsT:
+    """Build the settings dataclass ``cls`` of ``method``; an unknown key raises, naming the
+    closest valid keys."""
+    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3)
+            hint = f"did you mean {close}?" if close else f"valid keys: {known or 'none'}"
+            raise KeyError(f"unknown {method} setting {key!r}; {hint}")
+    return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalSettings:
+    """``track_memorization``: run SGDL's per-epoch memorization test and noise estimate on
+    the Normal model (a wrapper used as a monitor only, never stepping), for Fig. 1."""
+
+    track_memorization: bool = False
 
 
 class Trainer:
     """Plain ("Normal") training: the model, its loss, Adam, uniform negatives, all seeded."""
 
+    name = "normal"
+    Settings: type[Any] = NormalSettings
+
     def __init__(self, data: Dataset, config: RunConfig) -> None:
+        self.settings = self.parse_settings(config)
         spec = MODELS[config.model]
         torch.manual_seed(config.seed)
         self.data, self.config = data, config
@@ -39,17 +73,41 @@ class Trainer:
         self.model = spec.build(data.train).to(self.device)
         self.loss = spec.make_loss()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.resolved_lr())
-        self.sampler = UniformNegativeSampler(data.train)
+        self.positives = data.train
+        self.sampler: NegativeSampler = UniformNegativeSampler(data.train)
+        self.monitor: SGDLWrapper | None = None
+        self.figure_data: dict[str, Any] = {}
+        if getattr(self.settings, "track_memorization", False):
+            self.monitor = SGDLWrapper(self.model, self.loss, train=data.train,
+                                       config=SGDLConfig(seed=config.seed), device=self.device)
+
+    def parse_settings(self, config: RunConfig) -> Any:
+        """This method's hyperparameters from ``config.extra``."""
+        return parse_settings(self.Settings, config.extra, self.name)
 
     def batches(self) -> Iterator[Batch]:
-        for batch in iterate_batches(self.data.train, self.config.resolved_batch_size(),
+        for batch in iterate_batches(self.positives, self.config.resolved_batch_size(),
                                      self.sampler, self.loss.num_negatives, self.rng):
             yield batch.to(self.device)
 
+    def batch_loss(self, batch: Batch, where: str) -> torch.Tensor:
+        """The scalar objective of one batch (Normal: the mean per-sample loss)."""
+        return per_sample_losses(self.recommender, self.loss, batch, where=where).mean()
+
     def train_epoch(self, epoch: int) -> float:
-        """Train one epoch; returns the mean training loss."""
+        """Train one epoch; returns the mean training objective."""
         self.model.train()
-        return train_epoch(self.recommender, self.loss, self.optimizer, self.batches(), epoch=epoch)
+        total, count = 0.0, 0
+        for index, batch in enumerate(self.batches()):
+            objective = self.batch_loss(batch, f"epoch {epoch}, batch {index}")
+            self.optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            self.optimizer.step()
+            total += float(objective.detach()) * len(batch)
+            count += len(batch)
+        if self.monitor is not None and self.monitor.end_epoch().switched:
+            self.figure_data["loss_histogram"] = loss_histogram(self.monitor)
+        return total / max(count, 1)
 
     @property
     def recommender(self) -> Recommender:
@@ -69,18 +127,27 @@ class Trainer:
 
     def diagnostics(self) -> dict[str, Any]:
         """Method-specific records for the result file."""
-        return {}
+        if self.monitor is None:
+            return {}
+        return {"epochs": [report.as_dict() for report in self.monitor.reports],
+                "figure_data": self.figure_data}
 
 
 class SGDLTrainer(Trainer):
     """SGDL around the same model, loss and optimizer (``RunConfig.extra`` holds
     :class:`SGDLConfig` overrides; the run's seed seeds the wrapper)."""
 
+    name = "sgdl"
+
     def __init__(self, data: Dataset, config: RunConfig) -> None:
         super().__init__(data, config)
-        settings = {"seed": config.seed, **config.extra}
-        self.sgdl = SGDLWrapper(self.model, self.loss, train=data.train,
-                                config=SGDLConfig.from_dict(settings), device=self.device)
+        self.sgdl = SGDLWrapper(self.model, self.loss, train=data.train, config=self.settings,
+                                device=self.device)
+        # Its own generator, so that recording figure data leaves training's draws alone.
+        self.figure_rng = np.random.default_rng(config.seed)
+
+    def parse_settings(self, config: RunConfig) -> SGDLConfig:
+        return SGDLConfig.from_dict({"seed": config.seed, **config.extra})
 
     def train_epoch(self, epoch: int) -> float:
         self.model.train()
@@ -88,7 +155,12 @@ class SGDLTrainer(Trainer):
         for batch in self.sgdl.batches(self.config.resolved_batch_size()):
             total += self.sgdl.step(batch, self.optimizer) * len(batch)
             count += len(batch)
+        weights = self.sgdl.sample_weights() if self.may_stop else None
         report = self.sgdl.end_epoch()
+        if report.switched:
+            self.figure_data["loss_histogram"] = loss_histogram(self.sgdl)
+        if weights is not None:
+            self.figure_data["weights"] = weight_sample(self.sgdl, weights, self.figure_rng)
         log.info("epoch %d SGDL %s", epoch, report)
         return total / max(count, 1)
 
@@ -108,10 +180,6 @@ class SGDLTrainer(Trainer):
             "memorized": None if self.sgdl.memorized_rows is None
             else int(self.sgdl.memorized_rows.size),
             "epochs": [report.as_dict() for report in self.sgdl.reports],
+            "figure_data": self.figure_data,
         }
 
-
-METHODS: dict[str, Callable[[Dataset, RunConfig], Trainer]] = {
-    "normal": Trainer,
-    "sgdl": SGDLTrainer,
-}

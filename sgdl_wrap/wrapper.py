@@ -32,7 +32,7 @@ from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
 from sgdl_wrap.losses import check_per_sample, per_sample_losses
 from sgdl_wrap.memorization import memorization_pass
 from sgdl_wrap.memory_bank import MemoryBank
-from sgdl_wrap.noise import estimate_noise_rate, normalize_per_user
+from sgdl_wrap.noise import NoiseEstimate, estimate_noise_rate, normalize_per_user
 from sgdl_wrap.per_sample import Factor, SupportsGradientFactors, factor_cosines, loop_cosines
 from sgdl_wrap.protocols import PerSampleLoss, Recommender
 from sgdl_wrap.sampling import UniformNegativeSampler
@@ -109,6 +109,10 @@ class SGDLWrapper:
         train: the training interactions; rows index every bookkeeping array.
         config: :class:`SGDLConfig` (defaults: the authors' reference run).
         device: where batches go (default: the model's parameters' device).
+
+    After each :meth:`end_epoch`, ``reports`` holds every epoch's :class:`EpochReport`, and
+    ``last_losses`` ``[N]``, ``last_normalized_losses`` ``[N]`` and ``last_noise_estimate``
+    what that epoch's memorization pass measured (for plots; not part of the state).
     """
 
     def __init__(
@@ -153,6 +157,10 @@ class SGDLWrapper:
         self.switch_epoch: int | None = None
         self.memorized_rows: np.ndarray | None = None
         self.reports: list[EpochReport] = []
+        # What the last end_epoch measured, per training row (for plots; not in the state).
+        self.last_losses: np.ndarray | None = None
+        self.last_normalized_losses: np.ndarray | None = None
+        self.last_noise_estimate: NoiseEstimate | None = None
         self.weight_net = self._seeded(lambda: WeightNet(self.config.weight_hidden), 0)
         self.weight_optimizer: torch.optim.Optimizer | None = None
         self.scheduler: DenoisingScheduler | None = None
@@ -259,6 +267,8 @@ class SGDLWrapper:
             normalized, max_iter=config.gmm_max_iter, tol=config.gmm_tol,
             reg_covar=config.gmm_reg_covar, seed=config.seed,
         )
+        self.last_losses, self.last_normalized_losses = result.losses, normalized
+        self.last_noise_estimate = estimate
         phase = self.phase
         switched = False
         if phase is Phase.MEMORIZATION:

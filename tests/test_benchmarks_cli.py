@@ -61,7 +61,7 @@ def test_unknown_model_is_rejected(capsys):
 
 def test_sgdl_method_records_its_phases(tmp_path):
     main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", "sgdl",
-          "--sgdl", "switch_epoch=0", "--sgdl", "history=1", "--epochs", "2", "--patience", "1",
+          "--set", "switch_epoch=0", "--set", "history=1", "--epochs", "2", "--patience", "1",
           "--tag", "smoke", "--results-dir", str(tmp_path), "--no-cache"])
     run = json.loads((tmp_path / "run_synthetic_neumf_sgdl_smoke.json").read_text())["runs"][0]
     assert run["switch_epoch"] == 0
@@ -73,7 +73,7 @@ def test_sgdl_method_records_its_phases(tmp_path):
 def test_sgdl_early_stopping_waits_for_phase_two(tmp_path):
     # Phase I alone would exhaust a patience of 1; the switch grants a fresh one.
     main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", "sgdl",
-          "--sgdl", "switch_epoch=2", "--sgdl", "history=6", "--sgdl", "phase1_lr_factor=1e-6",
+          "--set", "switch_epoch=2", "--set", "history=6", "--set", "phase1_lr_factor=1e-6",
           "--epochs", "5", "--patience", "1", "--results-dir", str(tmp_path), "--no-cache"])
     run = json.loads((tmp_path / "run_synthetic_neumf_sgdl.json").read_text())["runs"][0]
     assert run["switch_epoch"] == 2
@@ -83,11 +83,12 @@ def test_sgdl_early_stopping_waits_for_phase_two(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--sgdl", "history=2"], "--sgdl settings apply to --method sgdl only"),
-        (["--method", "sgdl", "--sgdl", "histroy=2"], "did you mean ['history']"),
+        (["--set", "history=2"], "unknown normal setting 'history'"),
+        (["--method", "tce", "--set", "max_rat=0.1"], "did you mean ['max_rate']"),
+        (["--method", "sgdl", "--set", "histroy=2"], "did you mean ['history']"),
     ],
 )
-def test_bad_sgdl_settings_are_rejected(tmp_path, argv, message):
+def test_bad_method_settings_are_rejected(tmp_path, argv, message):
     with pytest.raises((SystemExit, KeyError), match=re.escape(message)):
         main(["run", "--dataset", "synthetic", "--model", "neumf", "--epochs", "1",
               "--results-dir", str(tmp_path), "--no-cache", *argv])

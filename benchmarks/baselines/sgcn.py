@@ -1,0 +1,206 @@
+"""SGCN (Chen et al., SIGIR 2021): graph convolution through learned stochastic edge masks.
+
+In every propagation layer each undirected edge ``(u, i)`` is kept by a binary mask
+``z`` drawn with keep-probability ``sigmoid(a)``, where the logit ``a`` comes from a linear
+scorer over the layer's endpoint features ``[x_u, x_i, x_u * x_i]``. The masked layer is
+``(A_hat * Z) x``, an edge-list product that is differentiable w.r.t. the mask. The
+objective adds to the backbone's loss
+
+    beta * mean_e sigmoid(a_e)   (expected share of kept edges: the L0 term, per edge)
+  + gamma * ||A_hat * Z||_*      (low rank)
+
+Stand-ins, documented as such:
+
+* The authors' unbiased binary-gradient estimator is replaced by a straight-through
+  Gumbel-sigmoid mask (temperature ``temperature``): hard 0/1 forward, the relaxed sample's
+  gradient backward. In evaluation mode the mask is deterministic: ``z = [a > 0]``.
+* The nuclear norm of the ``[n_users, n_items]`` masked biadjacency is estimated by the sum
+  of its top ``rank`` singular values from a randomised range finder (Halko et al., 2011),
+  computed with edge-list products, so no ``users x items`` matrix is ever formed.
+* ``A_hat`` keeps the degree normalisation of the full graph (masked edges are not
+  renormalised). The scorer's bias starts at ``init_keep_logit`` so training starts from
+  (nearly) the full graph.
+
+Graph backbones only (LightGCN, NGCF), through ``embeddings(propagate)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+from torch import Tensor, nn
+
+from adapters._common import FinalRepresentationModel, Propagation
+from adapters.graph import NormalizedAdjacency
+from benchmarks.baselines.graph_views import graph_model
+from benchmarks.run_config import RunConfig
+from benchmarks.trainers import Trainer
+from sgdl_wrap import Batch
+from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.losses import per_sample_losses
+
+__all__ = ["EdgeMask", "MaskedGraphModel", "SGCNTrainer"]
+
+
+class _Threshold(torch.autograd.Function):
+    """``[soft > 0.5]`` forward, identity backward (exactly 0/1, unlike ``hard + soft -
+    soft.detach()``, which rounds)."""
+
+    @staticmethod
+    def forward(ctx: Any, soft: Tensor) -> Tensor:
+        return (soft > 0.5).to(soft.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return grad
+
+
+class EdgeMask(nn.Module):
+    """Stochastic binary masks over the undirected edges of a normalized adjacency.
+
+    Args:
+        adjacency: the model's :class:`adapters.NormalizedAdjacency`.
+        dim: feature size of the propagated layers.
+        temperature: of the Gumbel-sigmoid relaxation.
+        init_keep_logit: initial bias of the keep logit.
+    """
+
+    rows: Tensor
+    cols: Tensor
+    values: Tensor
+    edge_ids: Tensor
+    edge_users: Tensor
+    edge_items: Tensor
+    edge_values: Tensor
+
+    def __init__(self, adjacency: NormalizedAdjacency, dim: int, temperature: float,
+                 init_keep_logit: float) -> None:
+        super().__init__()
+        self.n_users = adjacency.n_users
+        rows, cols, values, edge_ids = adjacency.edge_list()
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+        self.register_buffer("values", values, persistent=False)
+        self.register_buffer("edge_ids", edge_ids, persistent=False)
+        # One stored entry per edge runs from the user node to the item node.
+        forward = rows < adjacency.n_users
+        order = torch.argsort(edge_ids[forward])
+        self.register_buffer("edge_users", rows[forward][order], persistent=False)
+        self.register_buffer("edge_items", cols[forward][order], persistent=False)
+        self.register_buffer("edge_values", values[forward][order], persistent=False)
+        self.scorer = nn.Linear(3 * dim, 1)
+        nn.init.zeros_(self.scorer.weight)
+        nn.init.constant_(self.scorer.bias, init_keep_logit)
+        self.temperature = temperature
+        self.keep_probabilities: list[Tensor] = []
+        self.masks: list[Tensor] = []
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Keep logits ``[n_edges]`` from node features ``x`` ``[N, d]``."""
+        user, item = x[self.edge_users], x[self.edge_items]
+        return self.scorer(torch.cat([user, item, user * item], dim=1)).squeeze(1)
+
+    def sample(self, logits: Tensor) -> Tensor:
+        """Binary mask ``[n_edges]``: straight-through Gumbel-sigmoid in training mode,
+        ``[logits > 0]`` in evaluation mode."""
+        if not self.training:
+            return (logits > 0).to(logits.dtype)
+        uniform = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
+        noise = torch.log(uniform) - torch.log1p(-uniform)
+        return cast(Tensor, _Threshold.apply(torch.sigmoid((logits + noise) / self.temperature)))
+
+    def propagate(self, x: Tensor) -> Tensor:
+        """``(A_hat * Z) x`` for ``x`` ``[N, d]`` with a fresh mask; records the layer's keep
+        probabilities and mask for the regularisers."""
+        logits = self.logits(x)
+        mask = self.sample(logits)
+        self.keep_probabilities.append(torch.sigmoid(logits))
+        self.masks.append(mask)
+        weights = (self.values * mask[self.edge_ids]).unsqueeze(1)
+        return torch.zeros_like(x).index_add(0, self.rows, weights * x[self.cols])
+
+    def reset(self) -> None:
+        """Forget the masks of the previous forward pass."""
+        self.keep_probabilities, self.masks = [], []
+
+    def nuclear_norm_estimate(self, mask: Tensor, n_items: int, rank: int) -> Tensor:
+        """Sum of the top ``rank`` singular values of the masked biadjacency
+        ``[n_users, n_items]`` (randomised range finder, one pass)."""
+        weights = self.edge_values * mask
+        items = self.edge_items - self.n_users
+        probe = torch.randn(n_items, rank, dtype=weights.dtype, device=weights.device)
+        sketch = torch.zeros(self.n_users, rank, dtype=weights.dtype, device=weights.device)
+        sketch = sketch.index_add(0, self.edge_users, weights.unsqueeze(1) * probe[items])
+        basis, _ = torch.linalg.qr(sketch)
+        # basis^T B as (B^T basis)^T: [n_items, rank] through the edge list.
+        projected = torch.zeros(n_items, rank, dtype=weights.dtype, device=weights.device)
+        projected = projected.index_add(0, items, weights.unsqueeze(1) * basis[self.edge_users])
+        return torch.linalg.svdvals(projected).sum()
+
+
+class MaskedGraphModel(FinalRepresentationModel):
+    """A graph backbone whose every propagation layer goes through ``mask``; scores, like
+    the backbone's, are dot products of final representations."""
+
+    def __init__(self, backbone: FinalRepresentationModel, mask: EdgeMask) -> None:
+        super().__init__()
+        self.n_users, self.n_items = backbone.n_users, backbone.n_items
+        self.backbone = backbone
+        self.mask = mask
+
+    def embeddings(self, propagate: Propagation | None = None) -> tuple[Tensor, Tensor]:
+        self.mask.reset()
+        return self.backbone.embeddings(propagate or self.mask.propagate)
+
+
+@dataclass(frozen=True)
+class SGCNSettings:
+    """Regulariser weights (not tuned), relaxation temperature and the low-rank sketch."""
+
+    beta: float = 0.01
+    gamma: float = 0.001
+    temperature: float = 0.5
+    rank: int = 16
+    init_keep_logit: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.beta < 0 or self.gamma < 0 or self.temperature <= 0 or self.rank <= 0:
+            raise ValueError(f"invalid SGCN settings {self}")
+
+
+class SGCNTrainer(Trainer):
+    """The backbone's loss with learned edge masks in every layer, plus the sparsity and
+    low-rank regularisers; the mask scorer trains with the model's optimizer."""
+
+    name = "sgcn"
+    Settings = SGCNSettings
+
+    def __init__(self, data: Dataset, config: RunConfig) -> None:
+        super().__init__(data, config)
+        backbone, adjacency = graph_model(self.model, self.name)
+        s = self.settings
+        self.mask = EdgeMask(adjacency, backbone.user_embedding.shape[1], s.temperature,
+                             s.init_keep_logit).to(self.device)
+        self.masked = MaskedGraphModel(backbone, self.mask)
+        self.model = self.masked
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.resolved_lr())
+
+    def batch_loss(self, batch: Batch, where: str) -> Tensor:
+        s = self.settings
+        n_items = self.masked.n_items
+        recommendation = per_sample_losses(self.recommender, self.loss, batch, where=where).mean()
+        sparsity = torch.stack([p.mean() for p in self.mask.keep_probabilities]).mean()
+        low_rank = torch.stack([
+            self.mask.nuclear_norm_estimate(mask, n_items, s.rank)
+            for mask in self.mask.masks
+        ]).mean()
+        return recommendation + s.beta * sparsity + s.gamma * low_rank
+
+    def diagnostics(self) -> dict[str, Any]:
+        self.model.eval()
+        with torch.no_grad():
+            self.masked.embeddings()
+        kept = [float(mask.mean()) for mask in self.mask.masks]
+        return {"kept_edge_share_per_layer": kept}

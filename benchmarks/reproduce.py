@@ -1,0 +1,328 @@
+"""``python -m benchmarks reproduce ARTEFACT``: the paper's Tables 2-5 and Figures 1, 3-5.
+
+Every artefact is a list of runs (model, method, seed, settings); each run is cached by its
+full configuration (:func:`benchmarks.runner.cached_run`), so a repeated or interrupted
+command only trains what is missing, and artefacts share runs (Table 2's SGDL runs are
+Table 3's "SGDL" row, Table 4's "0" column, Table 5's LSTM row and the figures' SGDL runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmarks.data import load
+from benchmarks.methods import GRAPH_ONLY, POINTWISE_ONLY
+from benchmarks.paper import METRIC_COLUMNS, TABLE3, TABLE4, TABLE4_SHIFTS, TABLE5, paper_row
+from benchmarks.reporting import markdown_table, write_result
+from benchmarks.run_config import RunConfig
+from benchmarks.runner import cached_run, run_path
+from benchmarks.significance import ALPHA, paired_improvement_p
+from sgdl_wrap.datasets import Dataset
+
+__all__ = ["ARTEFACTS", "Cell", "reproduce", "table2_methods"]
+
+log = logging.getLogger(__name__)
+
+GRAPH_MODELS = frozenset({"ngcf", "lightgcn"})
+BASELINES = ("normal", "wbpr", "ir", "tce", "rce", "deca", "sgcn", "sgl")
+TABLE3_VARIANTS: dict[str, dict[str, Any]] = {
+    "SGDL": {}, "w/o-DLS": {"denoising": False}, "w/o-ADS": {"scheduler": "none"},
+}
+TABLE5_VARIANTS: dict[str, dict[str, Any]] = {
+    "top_f": {"scheduler": "top_f"}, "mlp": {"scheduler": "mlp"}, "lstm": {},
+}
+FIGURE_MODELS = ("neumf", "lightgcn")
+
+
+def table2_methods(model: str) -> list[str]:
+    """The methods Table 2 runs for ``model``: every baseline that applies, then SGDL."""
+    graph = model in GRAPH_MODELS
+    return [m for m in BASELINES
+            if not (m in GRAPH_ONLY and not graph) and not (m in POINTWISE_ONLY and graph)
+            ] + ["sgdl"]
+
+
+def _shift_label(shift: float) -> str:
+    return f"{shift * 100:+.0f}%" if shift else "0"
+
+
+@dataclass
+class Cell:
+    """One table cell: a (model, method, settings) and its runs, one per seed."""
+
+    model: str
+    label: str
+    configs: list[RunConfig]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def values(self, metric: str) -> np.ndarray:
+        return np.array([r["test"][metric] for r in self.runs])
+
+    def mean(self, metric: str) -> float:
+        return float(self.values(metric).mean())
+
+    def text(self, metric: str, marked: bool = False) -> str:
+        values = self.values(metric)
+        std = values.std(ddof=1) if values.size > 1 else 0.0
+        return f"{values.mean():.4f} ± {std:.4f}" + (" †" if marked else "")
+
+
+class Reproduction:
+    """Plans, runs (through the cache) and reports one artefact."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.models: list[str] = args.model
+        self.artefact = args.artefact
+
+    def config(self, model: str, method: str, seed: int, extra: dict[str, Any]) -> RunConfig:
+        a = self.args
+        return RunConfig(dataset=a.dataset, model=model, method=method, seed=seed,
+                         epochs=a.epochs, patience=a.patience, eval_every=a.eval_every,
+                         device=a.device, extra=dict(extra))
+
+    def cell(self, model: str, label: str, method: str, extra: dict[str, Any]) -> Cell:
+        return Cell(model, label, [self.config(model, method, s, extra) for s in self.args.seeds])
+
+    def execute(self, data: Dataset, cells: Sequence[Cell]) -> float:
+        """Run every cell's configurations (cached ones are read); returns their total
+        training wall time in seconds."""
+        configs = [c for cell in cells for c in cell.configs]
+        todo = [c for c in configs if not run_path(self.args.cache_dir, c).exists()]
+        results: dict[int, dict[str, Any]] = {}
+        measured: list[float] = []
+        progress = tqdm(configs, desc=self.artefact, dynamic_ncols=True,
+                        bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}")
+        for config in progress:
+            progress.set_postfix_str(
+                f"{config.model}/{config.method}/s{config.seed} {_eta(measured, len(todo))}")
+            start = time.perf_counter()
+            cached = config not in todo
+            results[id(config)] = cached_run(data, config, self.args.cache_dir)
+            if not cached:
+                measured.append(time.perf_counter() - start)
+                todo.remove(config)
+        progress.close()
+        for cell in cells:
+            cell.runs = [results[id(c)] for c in cell.configs]
+        return sum(r["wall_time_s"] for r in results.values())
+
+
+def _eta(measured: list[float], remaining: int) -> str:
+    if not remaining:
+        return "(all cached)"
+    if not measured:
+        return f"({remaining} to train, ETA after the first)"
+    seconds = float(np.mean(measured)) * remaining
+    return f"({remaining} to train, ETA {seconds / 60:.0f} min)"
+
+
+def _significant(sgdl: Cell, other: Cell, metric: str) -> bool:
+    pairs = {r["config"]["seed"]: r["test"][metric] for r in other.runs}
+    mine = {r["config"]["seed"]: r["test"][metric] for r in sgdl.runs}
+    seeds = sorted(set(pairs) & set(mine))
+    p = paired_improvement_p([mine[s] for s in seeds], [pairs[s] for s in seeds])
+    return bool(p < ALPHA)
+
+
+def _reference(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _difference(ours: float, paper: float | None) -> str:
+    return "-" if paper is None else f"{ours - paper:+.4f}"
+
+
+def _metric_rows(cells: Sequence[Cell], sgdl: dict[str, Cell], metrics: Sequence[str],
+                 paper: Callable[[Cell], dict[str, float] | None]) -> tuple[list[Any], list[Any]]:
+    rows, records = [], []
+    for cell in cells:
+        reference = paper(cell)
+        marks = {m: cell is not sgdl[cell.model] and _significant(sgdl[cell.model], cell, m)
+                 for m in metrics}
+        row: list[Any] = [cell.model, cell.label]
+        for m in metrics:
+            ref = None if reference is None else reference.get(m)
+            row += [cell.text(m, marks[m]), _reference(ref), _difference(cell.mean(m), ref)]
+        rows.append(row)
+        records.append({
+            "model": cell.model, "method": cell.label, "seeds": [c.seed for c in cell.configs],
+            "mean": {m: cell.mean(m) for m in metrics},
+            "std": {m: float(cell.values(m).std(ddof=1)) if len(cell.runs) > 1 else 0.0
+                    for m in metrics},
+            "per_seed": {m: cell.values(m).tolist() for m in metrics},
+            "paper": reference, "sgdl_significantly_better": marks,
+            "epochs_run": [r["epochs_run"] for r in cell.runs],
+            "best_epoch": [r["best_epoch"] for r in cell.runs],
+            "switch_epoch": [r.get("switch_epoch") for r in cell.runs],
+            "wall_time_s": sum(r["wall_time_s"] for r in cell.runs),
+        })
+    return rows, records
+
+
+def _header(metrics: Sequence[str]) -> list[str]:
+    short = {"recall@5": "R@5", "recall@20": "R@20", "ndcg@5": "N@5", "ndcg@20": "N@20"}
+    header = ["model", "method"]
+    for m in metrics:
+        header += [short[m], "paper", "Δ"]
+    return header
+
+
+def _dataset_key(dataset: str) -> str:
+    return "ml100k" if dataset.startswith("ml100k") else dataset
+
+
+def _table(rep: Reproduction, data: Dataset, name: str,
+           cells_for: Callable[[str], tuple[list[Cell], Cell]],
+           paper: Callable[[Cell], dict[str, float] | None], metrics: Sequence[str],
+           note: str) -> None:
+    start = time.perf_counter()
+    cells, sgdl = [], {}
+    for model in rep.models:
+        model_cells, sgdl_cell = cells_for(model)
+        cells += model_cells
+        sgdl[model] = sgdl_cell
+    compute = rep.execute(data, cells)
+    rows, records = _metric_rows(cells, sgdl, metrics, paper)
+    a = rep.args
+    text = markdown_table(_header(metrics), rows) + (
+        f"\nMean ± standard deviation over seeds {list(a.seeds)}; † marks a row SGDL beats "
+        f"with p < {ALPHA} (one-sided paired t-test over seeds). Epoch cap {a.epochs}, "
+        f"patience {a.patience}. Training compute: {compute / 3600:.2f} h. {note}\n"
+    )
+    write_result(f"{name}_{a.dataset}", {"dataset": a.dataset, "rows": records,
+                                         "compute_s": compute, "epochs": a.epochs,
+                                         "patience": a.patience},
+                 text, seeds=a.seeds, wall_time_s=time.perf_counter() - start, device=a.device,
+                 title=f"{name.capitalize()} on {a.dataset}", results_dir=a.results_dir)
+    print(text)
+
+
+def table2(rep: Reproduction, data: Dataset) -> None:
+    def cells(model: str) -> tuple[list[Cell], Cell]:
+        made = [rep.cell(model, m, m, {}) for m in table2_methods(model)]
+        return made, made[-1]
+
+    _table(rep, data, "table2", cells,
+           lambda c: paper_row(rep.args.dataset, c.model, c.label), METRIC_COLUMNS,
+           "DeCA trains NGCF and LightGCN with BCE (it is pointwise). R-CE is not in the paper.")
+
+
+def table3(rep: Reproduction, data: Dataset) -> None:
+    def cells(model: str) -> tuple[list[Cell], Cell]:
+        made = [rep.cell(model, label, "sgdl", extra) for label, extra in TABLE3_VARIANTS.items()]
+        return made, made[0]
+
+    def paper(c: Cell) -> dict[str, float] | None:
+        if c.label == "SGDL":
+            return paper_row(rep.args.dataset, c.model, "sgdl")
+        return TABLE3.get((_dataset_key(rep.args.dataset), c.model, c.label.lower()))
+
+    _table(rep, data, "table3", cells, paper, METRIC_COLUMNS,
+           "w/o-DLS: Phase II trains on the memorized data only; w/o-ADS: no scheduler.")
+
+
+def table4(rep: Reproduction, data: Dataset) -> None:
+    def cells(model: str) -> tuple[list[Cell], Cell]:
+        made = [rep.cell(model, _shift_label(s), "sgdl", {"noise_rate_shift": s} if s else {})
+                for s in TABLE4_SHIFTS]
+        return made, made[TABLE4_SHIFTS.index(0.0)]
+
+    def paper(c: Cell) -> dict[str, float] | None:
+        row = TABLE4.get((_dataset_key(rep.args.dataset), c.model))
+        if row is None:
+            return None
+        shift = TABLE4_SHIFTS[[_shift_label(s) for s in TABLE4_SHIFTS].index(c.label)]
+        return {"recall@20": row[TABLE4_SHIFTS.index(shift)]}
+
+    _table(rep, data, "table4", cells, paper, ("recall@20",),
+           "+x%: the estimated noise rate is raised by x % (earlier switch to Phase II).")
+
+
+def table5(rep: Reproduction, data: Dataset) -> None:
+    def cells(model: str) -> tuple[list[Cell], Cell]:
+        made = [rep.cell(model, label, "sgdl", extra) for label, extra in TABLE5_VARIANTS.items()]
+        return made, made[-1]
+
+    _table(rep, data, "table5", cells,
+           lambda c: TABLE5.get((_dataset_key(rep.args.dataset), c.model, c.label)),
+           ("recall@20", "ndcg@20"), "Scheduler of the adaptive denoising: top-F, MLP, LSTM.")
+
+
+def _figure(rep: Reproduction, data: Dataset, number: int) -> None:
+    from benchmarks import figures  # matplotlib only when a figure is asked for
+
+    start = time.perf_counter()
+    models = [m for m in rep.models if m in FIGURE_MODELS] or rep.models[:1]
+    seed = rep.args.seeds[0]
+    sgdl = {m: Cell(m, "SGDL", [rep.config(m, "sgdl", seed, {})]) for m in models}
+    normal = {m: Cell(m, "Normal", [rep.config(m, "normal", seed,
+                                               {"track_memorization": True})])
+              for m in models} if number == 1 else {}
+    compute = rep.execute(data, [*sgdl.values(), *normal.values()])
+    a = rep.args
+    name = f"figure{number}_{a.dataset}"
+    path = a.results_dir / f"{name}.png"
+    draw = {1: figures.figure1, 3: figures.figure3, 4: figures.figure4, 5: figures.figure5}[number]
+    draw({m: c.runs[0] for m, c in sgdl.items()}, {m: c.runs[0] for m, c in normal.items()},
+         path)
+    write_result(name, {"dataset": a.dataset, "png": path.name, "models": models,
+                        "compute_s": compute},
+                 f"![Figure {number}]({path.name})\n\nTraining compute: {compute / 60:.1f} min.\n",
+                 seeds=[seed], wall_time_s=time.perf_counter() - start, device=a.device,
+                 title=f"Figure {number} on {a.dataset}", results_dir=a.results_dir)
+    print(f"written {path}")
+
+
+ARTEFACTS: dict[str, Callable[[Reproduction, Dataset], None]] = {
+    "table2": table2,
+    "table3": table3,
+    "table4": table4,
+    "table5": table5,
+    "figure1": lambda rep, data: _figure(rep, data, 1),
+    "figure3": lambda rep, data: _figure(rep, data, 3),
+    "figure4": lambda rep, data: _figure(rep, data, 4),
+    "figure5": lambda rep, data: _figure(rep, data, 5),
+}
+
+
+def reproduce(args: argparse.Namespace) -> None:
+    """Entry point of the ``reproduce`` command."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = load(args.dataset, args.data_dir)
+    log.info("dataset %s: %s", args.dataset, data.summary())
+    names = list(ARTEFACTS) if args.artefact == "all" else [args.artefact]
+    rep = Reproduction(args)
+    for name in names:
+        rep.artefact = name
+        ARTEFACTS[name](rep, data)
+
+
+def add_parser(commands: Any, default_data_dir: Path | None, results_dir: Path,
+               cache_dir: Path, models: Sequence[str], datasets: Sequence[str]) -> None:
+    """The ``reproduce`` sub-command."""
+    parser = commands.add_parser("reproduce", help="a table or figure of the paper, or all")
+    parser.add_argument("artefact", choices=[*ARTEFACTS, "all"])
+    parser.add_argument("--dataset", default="ml100k", choices=datasets)
+    parser.add_argument("--model", nargs="+", default=list(models), choices=sorted(models))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--epochs", type=int, default=400, help="maximum epochs per run")
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--eval-every", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir)
+    parser.add_argument("--results-dir", type=Path, default=results_dir)
+    parser.add_argument("--cache-dir", type=Path, default=cache_dir)
+    parser.set_defaults(handler=reproduce)
