@@ -18,7 +18,7 @@ differentiates through a gradient step). A :class:`SparseMatrix` is a plain obje
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -27,7 +27,14 @@ from torch import Tensor, nn
 
 from sgdl_wrap.interactions import Interactions
 
-__all__ = ["EdgeList", "NormalizedAdjacency", "SparseMatmul", "SparseMatrix", "sparse_matmul"]
+__all__ = [
+    "EdgeList",
+    "NormalizedAdjacency",
+    "SparseMatmul",
+    "SparseMatrix",
+    "sparse_matmul",
+    "symmetric_weighted_matmul",
+]
 
 _CSRParts = tuple[Tensor, Tensor, Tensor, tuple[int, int]]
 
@@ -197,6 +204,36 @@ class EdgeList(NamedTuple):
     cols: Tensor
     values: Tensor
     edge_ids: Tensor
+
+
+class _SymmetricWeightedMatmul(torch.autograd.Function):
+    """``S x`` for a symmetric CSR ``S`` whose values need gradients (first order only)."""
+
+    @staticmethod
+    def forward(ctx: Any, crow: Tensor, col: Tensor, values: Tensor, x: Tensor) -> Tensor:
+        csr = _csr(crow, col, values, (x.shape[0], x.shape[0]))
+        ctx.save_for_backward(x)
+        ctx.csr = csr
+        return _product(csr, x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor, Tensor]:
+        (x,) = ctx.saved_tensors
+        # d<G, S x>/dS_rc = <G_r, x_c> at the stored entries only: a sampled product, with
+        # no [nnz, d] temporary.
+        grad_values = torch.sparse.sampled_addmm(ctx.csr, grad, x.T, beta=0.0).values()
+        return None, None, grad_values, _product(ctx.csr, grad)
+
+
+def symmetric_weighted_matmul(crow: Tensor, col: Tensor, values: Tensor, x: Tensor) -> Tensor:
+    """``S x`` for ``x`` ``[N, d]``, where ``S`` ``[N, N]`` is the CSR matrix
+    ``(crow, col, values)`` and must be symmetric; differentiable w.r.t. ``values`` ``[nnz]``
+    and ``x`` (first order), e.g. for learned edge weights."""
+    if x.dim() != 2 or crow.numel() != x.shape[0] + 1:
+        raise ValueError(
+            f"x must be [N, d] with N = {crow.numel() - 1} rows, got {tuple(x.shape)}"
+        )
+    return cast(Tensor, _SymmetricWeightedMatmul.apply(crow, col, values, x))
 
 
 class NormalizedAdjacency(nn.Module):

@@ -210,7 +210,9 @@ def _table(rep: Reproduction, data: Dataset, name: str,
 
 def table2(rep: Reproduction, data: Dataset) -> None:
     def cells(model: str) -> tuple[list[Cell], Cell]:
-        made = [rep.cell(model, m, m, {}) for m in table2_methods(model)]
+        chosen = rep.args.method
+        made = [rep.cell(model, m, m, {}) for m in table2_methods(model)
+                if chosen is None or m in chosen or m == "sgdl"]
         return made, made[-1]
 
     _table(rep, data, "table2", cells,
@@ -316,6 +318,8 @@ def add_parser(commands: Any, default_data_dir: Path | None, results_dir: Path,
     parser.add_argument("artefact", choices=[*ARTEFACTS, "all"])
     parser.add_argument("--dataset", default="ml100k", choices=datasets)
     parser.add_argument("--model", nargs="+", default=list(models), choices=sorted(models))
+    parser.add_argument("--method", nargs="+", default=None, choices=BASELINES,
+                        help="Table 2: only these baselines (SGDL always runs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=400, help="maximum epochs per run")
     parser.add_argument("--patience", type=int, default=10)

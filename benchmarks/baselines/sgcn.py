@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from adapters._common import FinalRepresentationModel, Propagation
-from adapters.graph import NormalizedAdjacency
+from adapters.graph import NormalizedAdjacency, symmetric_weighted_matmul
 from benchmarks.baselines.graph_views import graph_model
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
@@ -67,10 +67,11 @@ class EdgeMask(nn.Module):
         init_keep_logit: initial bias of the keep logit.
     """
 
-    rows: Tensor
+    crow: Tensor
     cols: Tensor
     values: Tensor
     edge_ids: Tensor
+    forward_entries: Tensor
     edge_users: Tensor
     edge_items: Tensor
     edge_values: Tensor
@@ -80,16 +81,19 @@ class EdgeMask(nn.Module):
         super().__init__()
         self.n_users = adjacency.n_users
         rows, cols, values, edge_ids = adjacency.edge_list()
-        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("crow", adjacency.crow_indices, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
         self.register_buffer("values", values, persistent=False)
         self.register_buffer("edge_ids", edge_ids, persistent=False)
-        # One stored entry per edge runs from the user node to the item node.
-        forward = rows < adjacency.n_users
-        order = torch.argsort(edge_ids[forward])
-        self.register_buffer("edge_users", rows[forward][order], persistent=False)
-        self.register_buffer("edge_items", cols[forward][order], persistent=False)
-        self.register_buffer("edge_values", values[forward][order], persistent=False)
+        # The stored entry of each edge that runs from the user node to the item node,
+        # in edge order.
+        forward = torch.nonzero(rows < adjacency.n_users).squeeze(1)
+        forward = forward[torch.argsort(edge_ids[forward])]
+        self.register_buffer("forward_entries", forward, persistent=False)
+        self.register_buffer("edge_users", rows[forward], persistent=False)
+        self.register_buffer("edge_items", cols[forward], persistent=False)
+        self.register_buffer("edge_values", values[forward], persistent=False)
+        self.dim = dim
         self.scorer = nn.Linear(3 * dim, 1)
         nn.init.zeros_(self.scorer.weight)
         nn.init.constant_(self.scorer.bias, init_keep_logit)
@@ -98,9 +102,15 @@ class EdgeMask(nn.Module):
         self.masks: list[Tensor] = []
 
     def logits(self, x: Tensor) -> Tensor:
-        """Keep logits ``[n_edges]`` from node features ``x`` ``[N, d]``."""
-        user, item = x[self.edge_users], x[self.edge_items]
-        return self.scorer(torch.cat([user, item, user * item], dim=1)).squeeze(1)
+        """Keep logits ``[n_edges]`` from node features ``x`` ``[N, d]``: the linear scorer
+        over ``[x_u, x_i, x_u * x_i]``, its product term as a sampled product (no
+        ``[n_edges, 3d]`` input is formed)."""
+        w_user, w_item, w_both = self.scorer.weight[0].split(self.dim)
+        pattern = torch.sparse_csr_tensor(self.crow, self.cols, self.values, (x.shape[0],) * 2,
+                                          check_invariants=False)
+        both = torch.sparse.sampled_addmm(pattern, x * w_both, x.T, beta=0.0).values()
+        return (both[self.forward_entries] + (x @ w_user)[self.edge_users]
+                + (x @ w_item)[self.edge_items] + self.scorer.bias)
 
     def sample(self, logits: Tensor) -> Tensor:
         """Binary mask ``[n_edges]``: straight-through Gumbel-sigmoid in training mode,
@@ -118,8 +128,8 @@ class EdgeMask(nn.Module):
         mask = self.sample(logits)
         self.keep_probabilities.append(torch.sigmoid(logits))
         self.masks.append(mask)
-        weights = (self.values * mask[self.edge_ids]).unsqueeze(1)
-        return torch.zeros_like(x).index_add(0, self.rows, weights * x[self.cols])
+        return symmetric_weighted_matmul(self.crow, self.cols,
+                                         self.values * mask[self.edge_ids], x)
 
     def reset(self) -> None:
         """Forget the masks of the previous forward pass."""
