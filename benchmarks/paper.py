@@ -50,7 +50,9 @@ def _parse() -> dict[tuple[str, str, str], dict[str, float]]:
         values = [float(cell.rstrip("*")) for cell in cells]
         for d, dataset in enumerate(DATASET_COLUMNS):
             chunk = values[4 * d : 4 * d + 4]
-            table[(dataset, model.lower(), method.lower())] = dict(zip(METRIC_COLUMNS, chunk))
+            # The paper writes "T-CE"; the command line says "tce".
+            key = (dataset, model.lower(), method.lower().replace("-", ""))
+            table[key] = dict(zip(METRIC_COLUMNS, chunk))
     return table
 
 

@@ -166,6 +166,7 @@ def _metric_rows(cells: Sequence[Cell], sgdl: dict[str, Cell], metrics: Sequence
             "best_epoch": [r["best_epoch"] for r in cell.runs],
             "switch_epoch": [r.get("switch_epoch") for r in cell.runs],
             "wall_time_s": sum(r["wall_time_s"] for r in cell.runs),
+            "run_commits": sorted({r["environment"]["git_commit"] for r in cell.runs}),
         })
     return rows, records
 

@@ -107,3 +107,11 @@ def test_paired_improvement_edge_cases():
     assert paired_improvement_p([1.0], [0.0]) != paired_improvement_p([1.0], [0.0])  # NaN
     with pytest.raises(ValueError, match="equal-length"):
         paired_improvement_p([1.0, 2.0], [1.0])
+
+
+def test_every_table2_method_finds_its_paper_row():
+    from benchmarks.paper import paper_row
+
+    for model in ("neumf", "cdae", "ngcf", "lightgcn"):
+        missing = [m for m in table2_methods(model) if paper_row("ml100k", model, m) is None]
+        assert missing == (["rce"] if model in ("neumf", "cdae") else [])
