@@ -1,16 +1,15 @@
 """Training methods: each trains one epoch its own way; ``runner.run`` owns the epochs.
 
 A method's hyperparameters come from ``RunConfig.extra``; a key the method does not know
-raises (:func:`parse_settings`).
+raises (:func:`sgdl_wrap.config.settings_from_dict`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
-from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Iterator
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -26,28 +25,15 @@ from sgdl_wrap import (
     UniformNegativeSampler,
     iterate_batches,
 )
+from sgdl_wrap.config import settings_from_dict
 from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.losses import per_sample_losses
 from sgdl_wrap.sampling import NegativeSampler
+from sgdl_wrap.training import optimize_epoch
 
-__all__ = ["SGDLTrainer", "Trainer", "parse_settings"]
+__all__ = ["SGDLTrainer", "Trainer"]
 
 log = logging.getLogger(__name__)
-
-SettingsT = TypeVar("SettingsT")
-
-
-def parse_settings(cls: type[SettingsT], values: Mapping[str, Any], method: str) -> SettingsT:
-    """Build the settings dataclass ``cls`` of ``method``; an unknown key raises, naming the
-    closest valid keys."""
-    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    for key in values:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=3)
-            hint = f"did you mean {close}?" if close else f"valid keys: {known or 'none'}"
-            raise KeyError(f"unknown {method} setting {key!r}; {hint}")
-    return cls(**values)
-
 
 @dataclasses.dataclass(frozen=True)
 class NormalSettings:
@@ -83,7 +69,7 @@ class Trainer:
 
     def parse_settings(self, config: RunConfig) -> Any:
         """This method's hyperparameters from ``config.extra``."""
-        return parse_settings(self.Settings, config.extra, self.name)
+        return settings_from_dict(self.Settings, config.extra, f"{self.name} setting")
 
     def batches(self) -> Iterator[Batch]:
         for batch in iterate_batches(self.positives, self.config.resolved_batch_size(),
@@ -97,17 +83,10 @@ class Trainer:
     def train_epoch(self, epoch: int) -> float:
         """Train one epoch; returns the mean training objective."""
         self.model.train()
-        total, count = 0.0, 0
-        for index, batch in enumerate(self.batches()):
-            objective = self.batch_loss(batch, f"epoch {epoch}, batch {index}")
-            self.optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            self.optimizer.step()
-            total += float(objective.detach()) * len(batch)
-            count += len(batch)
+        mean = optimize_epoch(self.batch_loss, self.optimizer, self.batches(), epoch=epoch)
         if self.monitor is not None and self.monitor.end_epoch().switched:
             self.figure_data["loss_histogram"] = loss_histogram(self.monitor)
-        return total / max(count, 1)
+        return mean
 
     @property
     def recommender(self) -> Recommender:

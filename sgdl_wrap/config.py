@@ -10,9 +10,24 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-__all__ = ["SGDLConfig"]
+__all__ = ["SGDLConfig", "settings_from_dict"]
+
+SettingsT = TypeVar("SettingsT")
+
+
+def settings_from_dict(cls: type[SettingsT], values: Mapping[str, Any], what: str) -> SettingsT:
+    """The settings dataclass ``cls`` built from ``values``; a key that is not one of its
+    fields raises a ``KeyError`` that starts ``unknown {what} 'key'`` and names the closest
+    valid keys."""
+    known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3)
+            hint = f"did you mean {close}?" if close else f"valid keys: {known or 'none'}"
+            raise KeyError(f"unknown {what} {key!r}; {hint}")
+    return cls(**values)
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "threshold_rule": ("paper", "authors"),
@@ -120,13 +135,7 @@ class SGDLConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SGDLConfig:
         """Build from a mapping; an unknown key raises, naming the closest valid keys."""
-        known = [f.name for f in fields(cls)]
-        for key in values:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=3)
-                hint = f"did you mean {close}?" if close else f"valid keys: {known}"
-                raise KeyError(f"unknown SGDL config key {key!r}; {hint}")
-        return cls(**values)
+        return settings_from_dict(cls, values, "SGDL config key")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

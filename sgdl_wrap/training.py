@@ -6,7 +6,7 @@ selection with early stopping. Nothing here owns the loop; see ``examples/`` and
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -15,7 +15,7 @@ from sgdl_wrap.batching import Batch
 from sgdl_wrap.losses import per_sample_losses
 from sgdl_wrap.protocols import PerSampleLoss, Recommender
 
-__all__ = ["ModelSelector", "train_epoch"]
+__all__ = ["ModelSelector", "optimize_epoch", "train_epoch"]
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,29 @@ def train_epoch(
     epoch: int = 0,
 ) -> float:
     """One epoch of plain ("Normal") training, every sample weighted 1; returns the mean loss."""
+
+    def mean_loss(batch: Batch, where: str) -> torch.Tensor:
+        return per_sample_losses(model, loss, batch, where=where).mean()
+
+    return optimize_epoch(mean_loss, optimizer, batches, epoch=epoch)
+
+
+def optimize_epoch(
+    objective: Callable[[Batch, str], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[Batch],
+    *,
+    epoch: int = 0,
+) -> float:
+    """One optimizer step per batch on ``objective(batch, where)``, a scalar (``where``
+    names the batch for error messages); returns the objective's mean over samples."""
     total, count = 0.0, 0
     for index, batch in enumerate(batches):
-        losses = per_sample_losses(model, loss, batch, where=f"epoch {epoch}, batch {index}")
+        value = objective(batch, f"epoch {epoch}, batch {index}")
         optimizer.zero_grad(set_to_none=True)
-        losses.mean().backward()
+        value.backward()
         optimizer.step()
-        total += float(losses.detach().sum())
+        total += float(value.detach()) * len(batch)
         count += len(batch)
     return total / max(count, 1)
 

@@ -227,7 +227,7 @@ def test_sgcn_nuclear_norm_estimate_matches_the_dense_value_at_full_rank(data):
     trainer = trainer_for(data, "sgcn", "lightgcn")
     mask = torch.ones(trainer.mask.edge_users.numel())
     users, items = data.train.n_users, data.train.n_items
-    estimate = trainer.mask.nuclear_norm_estimate(mask, items, rank=users)
+    estimate = trainer.mask.nuclear_norm_estimate(mask, rank=users)
     dense = torch.zeros(users, items)
     dense[trainer.mask.edge_users, trainer.mask.edge_items - users] = trainer.mask.edge_values
     assert float(estimate) == pytest.approx(float(torch.linalg.svdvals(dense).sum()), rel=1e-3)

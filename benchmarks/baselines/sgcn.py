@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from adapters._common import FinalRepresentationModel, Propagation
 from adapters.graph import NormalizedAdjacency, symmetric_weighted_matmul
-from benchmarks.baselines.graph_views import graph_model
+from benchmarks.baselines.graph_models import graph_model
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
 from sgdl_wrap import Batch
@@ -79,7 +79,7 @@ class EdgeMask(nn.Module):
     def __init__(self, adjacency: NormalizedAdjacency, dim: int, temperature: float,
                  init_keep_logit: float) -> None:
         super().__init__()
-        self.n_users = adjacency.n_users
+        self.n_users, self.n_items = adjacency.n_users, adjacency.n_items
         rows, cols, values, edge_ids = adjacency.edge_list()
         self.register_buffer("crow", adjacency.crow_indices, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
@@ -135,17 +135,17 @@ class EdgeMask(nn.Module):
         """Forget the masks of the previous forward pass."""
         self.keep_probabilities, self.masks = [], []
 
-    def nuclear_norm_estimate(self, mask: Tensor, n_items: int, rank: int) -> Tensor:
+    def nuclear_norm_estimate(self, mask: Tensor, rank: int) -> Tensor:
         """Sum of the top ``rank`` singular values of the masked biadjacency
         ``[n_users, n_items]`` (randomised range finder, one pass)."""
         weights = self.edge_values * mask
         items = self.edge_items - self.n_users
-        probe = torch.randn(n_items, rank, dtype=weights.dtype, device=weights.device)
+        probe = torch.randn(self.n_items, rank, dtype=weights.dtype, device=weights.device)
         sketch = torch.zeros(self.n_users, rank, dtype=weights.dtype, device=weights.device)
         sketch = sketch.index_add(0, self.edge_users, weights.unsqueeze(1) * probe[items])
         basis, _ = torch.linalg.qr(sketch)
         # basis^T B as (B^T basis)^T: [n_items, rank] through the edge list.
-        projected = torch.zeros(n_items, rank, dtype=weights.dtype, device=weights.device)
+        projected = torch.zeros(self.n_items, rank, dtype=weights.dtype, device=weights.device)
         projected = projected.index_add(0, items, weights.unsqueeze(1) * basis[self.edge_users])
         return torch.linalg.svdvals(projected).sum()
 
@@ -199,11 +199,10 @@ class SGCNTrainer(Trainer):
 
     def batch_loss(self, batch: Batch, where: str) -> Tensor:
         s = self.settings
-        n_items = self.masked.n_items
         recommendation = per_sample_losses(self.recommender, self.loss, batch, where=where).mean()
         sparsity = torch.stack([p.mean() for p in self.mask.keep_probabilities]).mean()
         low_rank = torch.stack([
-            self.mask.nuclear_norm_estimate(mask, n_items, s.rank)
+            self.mask.nuclear_norm_estimate(mask, s.rank)
             for mask in self.mask.masks
         ]).mean()
         return recommendation + s.beta * sparsity + s.gamma * low_rank

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from adapters.graph import SparseMatrix, sparse_matmul
-from benchmarks.baselines.graph_views import graph_model
+from benchmarks.baselines.graph_models import graph_model
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
 from sgdl_wrap import Batch
