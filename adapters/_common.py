@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sgdl_wrap.per_sample import RowFactor
@@ -68,9 +69,11 @@ def dot_scores(user_vectors: Tensor, item_vectors: Tensor) -> Tensor:
     Returns:
         ``[B]`` or ``[B, C]``.
     """
-    if item_vectors.dim() == 2:
-        return (user_vectors * item_vectors).sum(dim=-1)
-    return torch.matmul(item_vectors, user_vectors.unsqueeze(-1)).squeeze(-1)
+    if item_vectors.dim() == 3:
+        user_vectors = user_vectors.unsqueeze(1)
+    # A broadcast product, not a batched matmul: for a few candidates per user it is about
+    # twice as fast, forward, backward and double backward (SGDL's look-ahead).
+    return (user_vectors * item_vectors).sum(dim=-1)
 
 
 class FinalRepresentationModel(nn.Module):
@@ -96,13 +99,13 @@ class FinalRepresentationModel(nn.Module):
         """Logits: ``users`` ``[B]``, ``items`` ``[B]`` or ``[B, C]`` -> ``[B]`` or ``[B, C]``."""
         check_ids(users, items, self.n_users, self.n_items)
         user_final, item_final = self.embeddings()
-        return dot_scores(user_final[users], item_final[items])
+        return dot_scores(F.embedding(users, user_final), F.embedding(items, item_final))
 
     def score_all(self, users: Tensor) -> Tensor:
         """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""
         check_ids(users, None, self.n_users, self.n_items)
         user_final, item_final = self.embeddings()
-        return user_final[users] @ item_final.T
+        return F.embedding(users, user_final) @ item_final.T
 
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
         """Same as :meth:`score` (so ``torch.func.functional_call`` scores pairs)."""
@@ -115,7 +118,7 @@ class FinalRepresentationModel(nn.Module):
         ``user_embedding`` and ``item_embedding`` tables."""
         check_ids(users, items, self.n_users, self.n_items)
         user_final, item_final = self.embeddings()
-        user_rows, item_rows = user_final[users], item_final[items]
+        user_rows, item_rows = F.embedding(users, user_final), F.embedding(items, item_final)
         return dot_scores(user_rows, item_rows), {
             "user_embedding": RowFactor(user_rows, exact=exact),
             "item_embedding": RowFactor(item_rows, items, exact=exact),

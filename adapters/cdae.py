@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from adapters._common import check_ids, dot_scores
@@ -79,7 +80,7 @@ class CDAE(nn.Module):
             values = values * (torch.rand_like(values) >= self.dropout) / (1.0 - self.dropout)
         inputs = SparseMatrix.from_coo(position, items, values, (distinct.numel(), self.n_items))
         encoded = sparse_matmul(inputs, self.encoder)[inverse]
-        user_rows = self.user_node[users]
+        user_rows = F.embedding(users, self.user_node)
         pre_activation = encoded + user_rows + self.encoder_bias
         if factors is not None:
             # The encoder's per-sample input x~_u, as its values over the user's items in
@@ -94,7 +95,8 @@ class CDAE(nn.Module):
     def score(self, users: Tensor, items: Tensor) -> Tensor:
         """Logits: ``users`` ``[B]``, ``items`` ``[B]`` or ``[B, C]`` -> ``[B]`` or ``[B, C]``."""
         check_ids(users, items, self.n_users, self.n_items)
-        return dot_scores(self.hidden(users), self.decoder[items]) + self.decoder_bias[items]
+        decoder_rows = F.embedding(items, self.decoder)
+        return dot_scores(self.hidden(users), decoder_rows) + self.decoder_bias[items]
 
     def per_sample_factors(self, users: Tensor, items: Tensor) -> tuple[Tensor, dict[str, Factor]]:
         """Scores as :meth:`score` plus exact gradient factors of every parameter for SGDL's
@@ -102,7 +104,7 @@ class CDAE(nn.Module):
         check_ids(users, items, self.n_users, self.n_items)
         factors: dict[str, Factor] = {}
         codes = self.hidden(users, factors)
-        decoder_rows = self.decoder[items]
+        decoder_rows = F.embedding(items, self.decoder)
         bias_rows = self.decoder_bias[items].unsqueeze(-1)
         factors["decoder"] = RowFactor(decoder_rows, items)
         factors["decoder_bias"] = RowFactor(bias_rows, items)

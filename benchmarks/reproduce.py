@@ -135,6 +135,13 @@ def _significant(sgdl: Cell, other: Cell, metric: str) -> bool:
     return bool(p < ALPHA)
 
 
+def _artefact_name(kind: str, args: argparse.Namespace) -> str:
+    """``<kind>_<dataset>``, then ``_<tag>`` when the command names one (e.g. a run of other
+    models under another epoch cap, kept beside the main table)."""
+    name = f"{kind}_{args.dataset}"
+    return f"{name}_{args.tag}" if args.tag else name
+
+
 def _reference(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -201,7 +208,7 @@ def _table(rep: Reproduction, data: Dataset, name: str,
         f"with p < {ALPHA} (one-sided paired t-test over seeds). Epoch cap {a.epochs}, "
         f"patience {a.patience}. Training compute: {compute / 3600:.2f} h. {note}\n"
     )
-    write_result(f"{name}_{a.dataset}", {"dataset": a.dataset, "rows": records,
+    write_result(_artefact_name(name, a), {"dataset": a.dataset, "rows": records,
                                          "compute_s": compute, "epochs": a.epochs,
                                          "patience": a.patience},
                  text, seeds=a.seeds, wall_time_s=time.perf_counter() - start, device=a.device,
@@ -274,7 +281,7 @@ def _figure(rep: Reproduction, data: Dataset, number: int) -> None:
               for m in models} if number == 1 else {}
     compute = rep.execute(data, [*sgdl.values(), *normal.values()])
     a = rep.args
-    name = f"figure{number}_{a.dataset}"
+    name = _artefact_name(f"figure{number}", a)
     path = a.results_dir / f"{name}.png"
     draw = {1: figures.figure1, 3: figures.figure3, 4: figures.figure4, 5: figures.figure5}[number]
     draw({m: c.runs[0] for m, c in sgdl.items()}, {m: c.runs[0] for m, c in normal.items()},
@@ -330,4 +337,6 @@ def add_parser(commands: Any, default_data_dir: Path | None, results_dir: Path,
     parser.add_argument("--data-dir", type=Path, default=default_data_dir)
     parser.add_argument("--results-dir", type=Path, default=results_dir)
     parser.add_argument("--cache-dir", type=Path, default=cache_dir)
+    parser.add_argument("--tag", default="",
+                        help="suffix of the output files: <artefact>_<dataset>_<tag>")
     parser.set_defaults(handler=reproduce)

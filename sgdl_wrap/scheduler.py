@@ -27,6 +27,38 @@ ScorerKind = Literal["lstm", "mlp", "top_f"]
 SamplingKind = Literal["gumbel", "reinforce"]
 
 
+# Up to this many steps, the unrolled cell below beats nn.LSTM's kernel (forward + backward,
+# batch 128, hidden 10: 0.9 vs 1.6 ms at one step, 1.6 vs 2.0 at two); beyond, it loses.
+_UNROLLED_STEPS = 2
+
+
+def _final_states(lstm: nn.LSTM, sequences: Tensor) -> Tensor:
+    """``[M, T]`` scalar sequences -> ``[M, 2h]``: the last hidden state of each direction of
+    a one-layer bidirectional ``lstm`` (input size 1)."""
+    if sequences.shape[1] > _UNROLLED_STEPS:
+        _, (state, _) = lstm(sequences.unsqueeze(-1))
+        return state.transpose(0, 1).reshape(sequences.shape[0], -1)
+    hidden = lstm.hidden_size
+    forwards, backwards = lstm.all_weights  # each [weight_ih, weight_hh, bias_ih, bias_hh]
+    weight_ih = torch.stack([forwards[0], backwards[0]])  # [2, 4h, 1]
+    weight_hh = torch.stack([forwards[1], backwards[1]])  # [2, 4h, h]
+    bias = torch.stack([forwards[2] + forwards[3], backwards[2] + backwards[3]])  # [2, 4h]
+    # Direction 0 reads the sequence forwards, direction 1 backwards: [2, T, M, 4h].
+    ordered = torch.stack([sequences.T, sequences.T.flip(0)])
+    projected = ordered.unsqueeze(-1) * weight_ih.squeeze(-1)[:, None, None] + bias[:, None, None]
+    h = c = None
+    for step in range(sequences.shape[1]):
+        gates = projected[:, step]
+        if h is not None:
+            gates = gates + torch.bmm(h, weight_hh.transpose(1, 2))
+        i, f, g, o = gates.split(hidden, dim=-1)
+        c = torch.sigmoid(i) * torch.tanh(g) if c is None else (
+            torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g))
+        h = torch.sigmoid(o) * torch.tanh(c)
+    assert h is not None
+    return torch.cat([h[0], h[1]], dim=-1)
+
+
 class LSTMScorer(nn.Module):
     """Two bidirectional LSTMs, one over the ``P`` cosines and one over the loss, then
     ``tanh(Linear(4h -> 2h))`` and ``Linear(2h -> 1)`` (authors: ``h = 10``)."""
@@ -38,15 +70,10 @@ class LSTMScorer(nn.Module):
         self.hidden = nn.Linear(4 * hidden, 2 * hidden)
         self.out = nn.Linear(2 * hidden, 1)
 
-    @staticmethod
-    def _summary(lstm: nn.LSTM, sequence: Tensor) -> Tensor:
-        _, (state, _) = lstm(sequence.unsqueeze(-1))
-        return state.transpose(0, 1).reshape(sequence.shape[0], -1)
-
     def forward(self, losses: Tensor, cosines: Tensor) -> Tensor:
         features = torch.cat(
-            [self._summary(self.cosine_lstm, cosines),
-             self._summary(self.loss_lstm, losses.unsqueeze(-1))], dim=-1
+            [_final_states(self.cosine_lstm, cosines),
+             _final_states(self.loss_lstm, losses.unsqueeze(-1))], dim=-1
         )
         return self.out(torch.tanh(self.hidden(features))).squeeze(-1)
 
