@@ -61,6 +61,9 @@ class EpochReport:
         memory_ratio: ``|M_t| / |D|``, the share of memorized training interactions.
         noise_rate: the mixture's noise-rate estimate ``sigma``.
         clean_ratio: ``1 - sigma``.
+        train_loss: mean unweighted per-sample loss over the training rows at the end of
+            the epoch (the memorization pass's losses). In Phase II it can rise while the
+            weighted objective falls: the weighting net then gives up on high-loss rows.
         memorization_precision: share of memorized rows that are clean (``MP_t``).
         memorization_recall: share of clean rows that are memorized (``MR_t``).
         memory_rate_clean, memory_rate_noisy: share of clean / noisy rows memorized.
@@ -73,6 +76,7 @@ class EpochReport:
     memory_ratio: float
     noise_rate: float
     clean_ratio: float
+    train_loss: float
     memorization_precision: float | None = None
     memorization_recall: float | None = None
     memory_rate_clean: float | None = None
@@ -278,7 +282,8 @@ class SGDLWrapper:
             if reached or forced:
                 self.start_self_guided(memorized)
                 switched = True
-        report = self._report(phase, switched, memorized, estimate.rate)
+        report = self._report(phase, switched, memorized, estimate.rate,
+                              float(result.losses.mean()))
         self.reports.append(report)
         log.info("SGDL %s", report)
         self.epoch += 1
@@ -521,7 +526,8 @@ class SGDLWrapper:
         return meta_losses, selection
 
     def _report(
-        self, phase: Phase, switched: bool, memorized: np.ndarray, noise_rate: float
+        self, phase: Phase, switched: bool, memorized: np.ndarray, noise_rate: float,
+        train_loss: float,
     ) -> EpochReport:
         extra: dict[str, float | None] = {}
         noisy = self.train_data.noisy
@@ -540,7 +546,7 @@ class SGDLWrapper:
         return EpochReport(
             epoch=self.epoch, phase=phase.value, switched=switched,
             memory_ratio=float(memorized.mean()), noise_rate=noise_rate,
-            clean_ratio=1.0 - noise_rate, **extra,
+            clean_ratio=1.0 - noise_rate, train_loss=train_loss, **extra,
         )
 
 

@@ -48,6 +48,7 @@ def test_custom_model_runs_both_phases(data, strategy, loss):
     assert reports[2].weight_clean is not None and 0 < reports[2].weight_clean < 1
     assert reports[0].memorization_precision is not None
     assert np.isfinite([r.noise_rate for r in reports]).all()
+    assert reports[-1].train_loss == pytest.approx(float(sgdl.last_losses.mean()))
 
 
 def test_meta_step_leaves_model_and_optimizer_untouched(data):
