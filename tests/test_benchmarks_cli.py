@@ -116,6 +116,20 @@ def test_synthetic_denoising_benchmark(tmp_path):
     assert run["last"]["weight_clean"] is not None
 
 
+def test_phase2_dynamics_benchmark(tmp_path):
+    from benchmarks import phase2_dynamics
+
+    path = phase2_dynamics.main(["--dataset", "synthetic", "--model", "lightgcn", "--epochs",
+                                 "3", "--switch-epoch", "0", "--results-dir", str(tmp_path)])
+    traces = json.loads(path.read_text())["models"]["lightgcn"]
+    assert [len(traces["normal"]), len(traces["sgdl"])] == [3, 3]
+    assert [row["phase"] for row in traces["sgdl"]] == ["memorization"] + ["self_guided"] * 2
+    # Epoch 0 trains identically in both runs (Phase I at the full rate, same seed).
+    assert traces["sgdl"][0]["unweighted_loss"] == pytest.approx(
+        traces["normal"][0]["unweighted_loss"])
+    assert traces["sgdl"][2]["weight_clean"] is not None
+
+
 def test_per_sample_agreement_benchmark(tmp_path):
     from benchmarks import per_sample_agreement
 
