@@ -43,6 +43,9 @@ __all__ = ["EpochReport", "Phase", "SGDLWrapper"]
 
 log = logging.getLogger(__name__)
 
+# Phase II warns when the unweighted training loss exceeds its value at the switch by this.
+_LOSS_RISE_WARNING = 1.1
+
 
 class Phase(str, Enum):
     MEMORIZATION = "memorization"
@@ -286,6 +289,8 @@ class SGDLWrapper:
                               float(result.losses.mean()))
         self.reports.append(report)
         log.info("SGDL %s", report)
+        if phase is Phase.SELF_GUIDED:
+            self._warn_if_loss_rises(report)
         self.epoch += 1
         self._weight_sum[:] = 0.0
         self._weight_count[:] = 0
@@ -524,6 +529,22 @@ class SGDLWrapper:
         assert self.scheduler is not None
         selection = self.scheduler.select(losses.detach(), cosines, len(memorized), self.generator)
         return meta_losses, selection
+
+    def _warn_if_loss_rises(self, report: EpochReport) -> None:
+        # Measured on ML-100K (benchmarks/results/phase2_dynamics_ml100k.md): the weighting
+        # net can learn to ignore high-loss rows, whose loss then grows epoch after epoch
+        # while the weighted objective falls, and validation accuracy drops.
+        phase_one = [r.train_loss for r in self.reports if r.phase == Phase.MEMORIZATION.value]
+        if not phase_one:
+            return
+        at_switch = phase_one[-1]
+        if report.train_loss > _LOSS_RISE_WARNING * at_switch:
+            log.warning(
+                "SGDL epoch %d: the unweighted training loss rose from %.4f at the switch to "
+                "%.4f; the weighting net is giving up on high-loss rows (consider a smaller "
+                "meta_lr, or keep the best checkpoint by validation)",
+                report.epoch, at_switch, report.train_loss,
+            )
 
     def _report(
         self, phase: Phase, switched: bool, memorized: np.ndarray, noise_rate: float,

@@ -154,3 +154,27 @@ def test_errors_name_the_problem(data):
     other = make_synthetic(n_users=10, n_items=20, interactions_per_user=5, seed=1)
     with pytest.raises(ValueError, match="id space"):
         SGDLWrapper(TinyMF(60, 80), BPRLoss(), train=other.train)
+
+
+def test_phase_two_warns_when_the_unweighted_loss_rises(data, monkeypatch, caplog):
+    import sgdl_wrap.wrapper as wrapper_module
+
+    _, optimizer, sgdl = _wrapper(data)
+    real_pass = wrapper_module.memorization_pass
+    scale = {"factor": 1.0}
+
+    def inflated(*args, **kwargs):
+        result = real_pass(*args, **kwargs)
+        result.losses[:] = result.losses * scale["factor"]
+        return result
+
+    monkeypatch.setattr(wrapper_module, "memorization_pass", inflated)
+    _epochs(sgdl, optimizer, 2)
+    with caplog.at_level("WARNING", logger="sgdl_wrap.wrapper"):
+        scale["factor"] = 1.0
+        _epochs(sgdl, optimizer, 1)
+        quiet = [r for r in caplog.records if "giving up" in r.message]
+        scale["factor"] = 10.0
+        _epochs(sgdl, optimizer, 1)
+    assert sgdl.reports[-1].phase == "self_guided"
+    assert len([r for r in caplog.records if "giving up" in r.message]) == len(quiet) + 1
