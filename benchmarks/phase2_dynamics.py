@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.data import default_data_dir, load
+from benchmarks.methods import METHODS
 from benchmarks.models import MODELS
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.run_config import RunConfig
@@ -36,11 +37,13 @@ from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.sampling import UniformNegativeSampler
 
 
-def _unweighted_loss(trainer: Trainer, data: Dataset, seed: int) -> float:
+def _unweighted_loss(
+    trainer: Trainer, data: Dataset, sampler: UniformNegativeSampler, seed: int
+) -> float:
     """Mean per-sample loss over every training row, with negatives drawn from ``seed``."""
     result = memorization_pass(
-        trainer.recommender, trainer.loss, data.train, UniformNegativeSampler(data.train),
-        np.random.default_rng(seed), device=trainer.device,
+        trainer.recommender, trainer.loss, data.train, sampler, np.random.default_rng(seed),
+        device=trainer.device,
     )
     return float(result.losses.mean())
 
@@ -52,7 +55,8 @@ def trace(data: Dataset, model: str, method: str, args: argparse.Namespace) -> l
              if method == "sgdl" else {})
     config = RunConfig(dataset=args.dataset, model=model, method=method, seed=args.seed,
                        extra=extra)
-    trainer: Trainer = SGDLTrainer(data, config) if method == "sgdl" else Trainer(data, config)
+    trainer = METHODS[method](data, config)
+    sampler = UniformNegativeSampler(data.train)
     rows = []
     for epoch in tqdm(range(args.epochs), desc=f"{model} {method}", leave=False, mininterval=5):
         objective = trainer.train_epoch(epoch)
@@ -60,7 +64,7 @@ def trace(data: Dataset, model: str, method: str, args: argparse.Namespace) -> l
         row: dict[str, Any] = {
             "epoch": epoch,
             "objective": objective,
-            "unweighted_loss": _unweighted_loss(trainer, data, args.seed + 1000 + epoch),
+            "unweighted_loss": _unweighted_loss(trainer, data, sampler, args.seed + 1000 + epoch),
             "valid_recall@20": valid["recall@20"],
         }
         if isinstance(trainer, SGDLTrainer):
