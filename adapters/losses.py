@@ -6,6 +6,7 @@ negatives sampled for it. Both return a ``[B]`` tensor: one loss per training in
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -35,6 +36,11 @@ class BCELoss:
     def __call__(self, scores: Tensor) -> Tensor:
         _check_scores(scores, self.num_negatives, "BCELoss")
         return F.softplus(-scores[:, 0]) + F.softplus(scores[:, 1:]).sum(dim=1)
+
+    def candidate_losses(self, scores: Tensor) -> Tensor:
+        """``[B, 1 + k]``: the positive's BCE in column 0, each negative's after it."""
+        _check_scores(scores, self.num_negatives, "BCELoss")
+        return F.softplus(torch.cat([-scores[:, :1], scores[:, 1:]], dim=1))
 
     def __repr__(self) -> str:
         return f"BCELoss(num_negatives={self.num_negatives})"

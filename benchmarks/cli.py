@@ -21,6 +21,7 @@ from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.reproduce import add_parser as add_reproduce_parser
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import cached_run, time_epochs
+from benchmarks.tune import add_parser as add_tune_parser
 from sgdl_wrap.datasets import DATASETS
 
 log = logging.getLogger("benchmarks")
@@ -133,7 +134,7 @@ def _timing_command(args: argparse.Namespace) -> None:
     print(markdown_table(["model", "epoch s", "ms / batch", "batches"], rows))
 
 
-def _setting(text: str) -> tuple[str, Any]:
+def parse_setting(text: str) -> tuple[str, Any]:
     """``key=value`` with a JSON value (``5``, ``0.1``, ``true``, ``null``) or a bare string."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
@@ -165,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--batch-size", type=int, default=None)
     run_parser.add_argument("--lr", type=float, default=None)
     run_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    run_parser.add_argument("--set", dest="settings", type=_setting, action="append",
+    run_parser.add_argument("--set", dest="settings", type=parse_setting, action="append",
                             default=[], metavar="KEY=VALUE",
                             help="a setting of the method (an SGDLConfig field for sgdl, e.g. "
                                  "history=5; e.g. max_rate=0.1 for tce); unknown keys raise")
@@ -190,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reproduce_parser(commands, default_data_dir(), RESULTS_DIR, CACHE_DIR, sorted(MODELS),
                          [*DATASETS, "synthetic"])
+    add_tune_parser(commands, default_data_dir(), RESULTS_DIR, CACHE_DIR, sorted(MODELS),
+                    sorted(METHODS), [*DATASETS, "synthetic"])
     return parser
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from benchmarks.cli import parse_setting
 from benchmarks.data import default_data_dir, load
 from benchmarks.methods import METHODS
 from benchmarks.models import MODELS
@@ -51,8 +52,8 @@ def _unweighted_loss(
 def trace(data: Dataset, model: str, method: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """One run of ``method`` (``"normal"`` or ``"sgdl"``); a row of measurements per epoch."""
     # A 2-epoch history, so that an early switch finds a memorized set.
-    extra = ({"switch_epoch": args.switch_epoch, "phase1_lr_factor": 1.0, "history": 2}
-             if method == "sgdl" else {})
+    extra = ({"switch_epoch": args.switch_epoch, "phase1_lr_factor": 1.0, "history": 2,
+              **dict(args.settings)} if method == "sgdl" else {})
     config = RunConfig(dataset=args.dataset, model=model, method=method, seed=args.seed,
                        extra=extra)
     trainer = METHODS[method](data, config)
@@ -85,7 +86,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
                         help="SGDL starts Phase II after this epoch (0-based)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", dest="settings", type=parse_setting, action="append",
+                        default=[], metavar="KEY=VALUE", help="an SGDLConfig field for SGDL")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--tag", default="", help="suffix of the result file name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -101,9 +105,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
         for m, both in traces.items() for n, s in zip(both["normal"], both["sgdl"])
     ]
     path = write_result(
-        f"phase2_dynamics_{args.dataset}",
+        f"phase2_dynamics_{args.dataset}" + (f"_{args.tag}" if args.tag else ""),
         {"dataset": args.dataset, "switch_epoch": args.switch_epoch, "threads": args.threads,
-         "models": traces},
+         "sgdl_settings": dict(args.settings), "models": traces},
         markdown_table(header, rows)
         + "\nLosses are means over all training rows (unweighted, fresh negatives, eval mode); "
           "the SGDL objective is the weighted loss its steps minimised.\n",

@@ -212,7 +212,8 @@ def _table(rep: Reproduction, data: Dataset, name: str,
                                          "compute_s": compute, "epochs": a.epochs,
                                          "patience": a.patience},
                  text, seeds=a.seeds, wall_time_s=time.perf_counter() - start, device=a.device,
-                 title=f"{name.capitalize()} on {a.dataset}", results_dir=a.results_dir)
+                 title=f"{name.capitalize()} on {a.dataset}" + (f" ({a.tag})" if a.tag else ""),
+                 results_dir=a.results_dir)
     print(text)
 
 

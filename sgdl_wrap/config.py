@@ -61,6 +61,10 @@ class SGDLConfig:
             the optimizer passed to ``step`` (paper: ``eta_1 = eta_2``).
         meta_lr: Adam learning rate of the weighting net (``eta_2``).
         weight_hidden: hidden units of the weighting net (paper 64, authors 100).
+        weight_candidates: with a pointwise loss that has ``candidate_losses`` (BCE), give
+            the positive and each sampled negative its own weight, each being a sample
+            ``(u, i, y)`` of the paper's pointwise setting; False weighs each row's summed
+            loss. A pairwise loss (BPR) always has one weight per row: its pair is the sample.
         memorized_batch_size: memorized samples drawn per step (None: the training batch size).
         denoising: False gives ``w/o DLS`` (Table 3): Phase II trains on memorized data only.
         scheduler: ``"lstm"`` (paper), ``"mlp"``, ``"top_f"`` (Table 5), or ``"none"`` for
@@ -94,6 +98,7 @@ class SGDLConfig:
     lookahead_lr: float | None = None
     meta_lr: float = 5e-4
     weight_hidden: int = 100
+    weight_candidates: bool = False
     memorized_batch_size: int | None = None
     denoising: bool = True
     scheduler: Literal["lstm", "mlp", "top_f", "none"] = "lstm"
@@ -121,6 +126,9 @@ class SGDLConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
+        for name in ("weight_candidates", "denoising", "reset_each_epoch"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.lookahead_lr is not None and not self.lookahead_lr > 0:
             raise ValueError(f"lookahead_lr must be positive or None, got {self.lookahead_lr!r}")
         if not -1.0 < self.noise_rate_shift < 1.0:

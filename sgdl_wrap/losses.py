@@ -8,7 +8,7 @@ from torch import Tensor
 from sgdl_wrap.batching import Batch
 from sgdl_wrap.protocols import PerSampleLoss, Recommender
 
-__all__ = ["check_per_sample", "per_sample_losses"]
+__all__ = ["check_candidate_losses", "check_per_sample", "per_sample_losses"]
 
 
 def check_per_sample(losses: Tensor, batch_size: int, *, where: str = "batch") -> Tensor:
@@ -25,13 +25,29 @@ def check_per_sample(losses: Tensor, batch_size: int, *, where: str = "batch") -
             f"the loss returned shape {tuple(losses.shape)} for {where}; expected "
             f"[{batch_size}], one loss per sample"
         )
+    _check_finite(losses, where)
+    return losses
+
+
+def check_candidate_losses(losses: Tensor, scores: Tensor, *, where: str = "batch") -> Tensor:
+    """Return ``losses`` if it is finite and shaped like ``scores`` ``[B, 1 + k]``, else raise."""
+    if not isinstance(losses, Tensor) or losses.shape != scores.shape:
+        shape = tuple(losses.shape) if isinstance(losses, Tensor) else type(losses).__name__
+        raise ValueError(
+            f"candidate_losses returned {shape} for {where}; expected one loss per candidate, "
+            f"shaped like the scores {tuple(scores.shape)}"
+        )
+    _check_finite(losses, where)
+    return losses
+
+
+def _check_finite(losses: Tensor, where: str) -> None:
     finite = torch.isfinite(losses)
     if not bool(finite.all()):
-        bad = int((~finite).nonzero()[0, 0])
+        bad = tuple(int(i) for i in (~finite).nonzero()[0])
         raise FloatingPointError(
-            f"non-finite loss {float(losses[bad].detach())} at sample {bad} of {where}"
+            f"non-finite loss {float(losses[bad].detach())} at sample {bad[0]} of {where}"
         )
-    return losses
 
 
 def per_sample_losses(

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from torch import Tensor
 
-__all__ = ["Recommender", "PerSampleLoss"]
+__all__ = ["PerSampleLoss", "Recommender", "SupportsCandidateLosses"]
 
 
 @runtime_checkable
@@ -53,4 +53,16 @@ class PerSampleLoss(Protocol):
 
     def __call__(self, scores: Tensor) -> Tensor:
         """``[B, 1 + num_negatives]`` logits -> ``[B]`` per-sample losses."""
+        ...
+
+
+@runtime_checkable
+class SupportsCandidateLosses(Protocol):
+    """Optional for a pointwise loss: its per-sample loss is a sum of one term per candidate
+    (the positive labelled 1, each negative labelled 0), so that each term, being a sample
+    ``(u, i, y)`` of its own in the paper's pointwise setting, can get its own weight."""
+
+    def candidate_losses(self, scores: Tensor) -> Tensor:
+        """``[B, 1 + num_negatives]`` logits -> ``[B, 1 + num_negatives]`` losses whose row
+        sums equal ``__call__(scores)``."""
         ...

@@ -29,12 +29,12 @@ from sgdl_wrap.batching import Batch, iterate_batches
 from sgdl_wrap.config import SGDLConfig
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
-from sgdl_wrap.losses import check_per_sample, per_sample_losses
+from sgdl_wrap.losses import check_candidate_losses, check_per_sample, per_sample_losses
 from sgdl_wrap.memorization import memorization_pass
 from sgdl_wrap.memory_bank import MemoryBank
 from sgdl_wrap.noise import NoiseEstimate, estimate_noise_rate, normalize_per_user
 from sgdl_wrap.per_sample import Factor, SupportsGradientFactors, factor_cosines, loop_cosines
-from sgdl_wrap.protocols import PerSampleLoss, Recommender
+from sgdl_wrap.protocols import PerSampleLoss, Recommender, SupportsCandidateLosses
 from sgdl_wrap.sampling import UniformNegativeSampler
 from sgdl_wrap.scheduler import DenoisingScheduler, Selection
 from sgdl_wrap.weighting import WeightNet
@@ -93,9 +93,11 @@ class EpochReport:
 
 @dataclass(frozen=True)
 class _JointForward:
-    """Losses ``[B + M]`` and gradient factors of a training batch and its memorized batch
-    scored together at ``theta``; ``memorized`` selects the memorized part."""
+    """Scores ``[B + M, 1 + k]``, losses ``[B + M]`` and gradient factors of a training batch
+    and its memorized batch scored together at ``theta``; ``memorized`` selects the memorized
+    part."""
 
+    scores: Tensor
     losses: Tensor
     factors: dict[str, Factor]
     memorized: slice
@@ -183,6 +185,11 @@ class SGDLWrapper:
                 "per_sample_factors(users, items); use 'loop' or add the hook"
             )
         self._use_factors = strategy == "factors" or (strategy == "auto" and has_factors)
+        self._candidate_losses = (
+            loss.candidate_losses
+            if self.config.weight_candidates and isinstance(loss, SupportsCandidateLosses)
+            else None
+        )
 
     # ----------------------------------------------------------------- public API
 
@@ -449,11 +456,14 @@ class SGDLWrapper:
         joint: _JointForward | None = None
         if self._use_factors and self.config.scheduler != "none":
             joint = self._joint_forward(batch, memorized, where)
-            losses = joint.losses[: len(batch)]
+            scores, losses = joint.scores[: len(batch)], joint.losses[: len(batch)]
         else:
-            losses = per_sample_losses(self.model, self.loss_fn, batch, where=where)
+            scores = self.model.score(batch.users, batch.candidates)
+            losses = check_per_sample(self.loss_fn(scores), len(batch), where=where)
+        if self._candidate_losses is not None:
+            losses = check_candidate_losses(self._candidate_losses(scores), scores, where=where)
         weights = self.weight_net(losses)
-        theta_hat = lookahead((weights * losses).mean(), params, lr)
+        theta_hat = lookahead(_weighted_mean(weights, losses), params, lr)
         meta_losses, selection = self._guide(memorized, joint, params, theta_hat, lr, where)
         objective = (
             meta_losses.mean()
@@ -475,9 +485,10 @@ class SGDLWrapper:
         with torch.no_grad():
             new_weights = self.weight_net(losses)
         rows = batch.rows.cpu().numpy()
-        self._weight_sum[rows] += new_weights.cpu().numpy()
+        # A row's recorded weight is its positive's (column 0 when candidates are weighed).
+        self._weight_sum[rows] += new_weights.reshape(len(batch), -1)[:, 0].cpu().numpy()
         self._weight_count[rows] += 1
-        return (new_weights * losses).mean()
+        return _weighted_mean(new_weights, losses)
 
     def _joint_forward(self, batch: Batch, memorized: Batch, where: str) -> _JointForward:
         """One factored forward at ``theta`` for the training batch followed by the memorized
@@ -491,7 +502,7 @@ class SGDLWrapper:
         losses = check_per_sample(
             self.loss_fn(scores), total, where=f"{where} with its memorized batch"
         )
-        return _JointForward(losses, factors, slice(len(batch), total))
+        return _JointForward(scores, losses, factors, slice(len(batch), total))
 
     def _guide(
         self,
@@ -569,6 +580,11 @@ class SGDLWrapper:
             memory_ratio=float(memorized.mean()), noise_rate=noise_rate,
             clean_ratio=1.0 - noise_rate, train_loss=train_loss, **extra,
         )
+
+
+def _weighted_mean(weights: Tensor, losses: Tensor) -> Tensor:
+    """Mean over rows of ``sum(weights * losses)`` within a row; ``[B]`` or ``[B, 1 + k]``."""
+    return (weights * losses).reshape(losses.shape[0], -1).sum(dim=1).mean()
 
 
 def _meta_adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:

@@ -130,6 +130,19 @@ def test_phase2_dynamics_benchmark(tmp_path):
     assert traces["sgdl"][2]["weight_clean"] is not None
 
 
+def test_phase2_dynamics_passes_settings_to_sgdl(tmp_path):
+    from benchmarks import phase2_dynamics
+
+    path = phase2_dynamics.main(["--dataset", "synthetic", "--model", "neumf", "--epochs", "2",
+                                 "--switch-epoch", "0", "--set", "weight_candidates=true",
+                                 "--tag", "cand", "--results-dir", str(tmp_path)])
+    assert path.name == "phase2_dynamics_synthetic_cand.json"
+    assert json.loads(path.read_text())["sgdl_settings"] == {"weight_candidates": True}
+    with pytest.raises(KeyError, match="unknown SGDL config key"):
+        phase2_dynamics.main(["--dataset", "synthetic", "--model", "neumf", "--epochs", "1",
+                              "--set", "no_such_key=1", "--results-dir", str(tmp_path)])
+
+
 def test_per_sample_agreement_benchmark(tmp_path):
     from benchmarks import per_sample_agreement
 
@@ -138,3 +151,34 @@ def test_per_sample_agreement_benchmark(tmp_path):
                                       "--lookahead-lr", "1.0", "--results-dir", str(tmp_path)])
     factors = json.loads(path.read_text())["models"]["cdae lr=1"]["factors"]
     assert all(f["exact"] and f["max_abs_difference"] < 1e-4 for f in factors.values())
+
+
+def test_tune_picks_the_best_validation_value(tmp_path):
+    from benchmarks.tune import choose
+
+    folders = ["--results-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]
+    main(["tune", "--dataset", "synthetic", "--model", "neumf", "--method", "tce",
+          "--setting", "max_rate", "--values", "0.05", "0.3", "--seeds", "0", "1",
+          "--epochs", "2", "--patience", "1", *folders])
+    record = json.loads((tmp_path / "tune_synthetic_neumf_tce_max_rate.json").read_text())
+    grid = record["grid"]
+    assert [g["value"] for g in grid] == [0.05, 0.3]
+    assert all(len(g["valid"]) == 2 for g in grid)
+    assert record["chosen"] == choose([0.05, 0.3], [g["valid"] for g in grid])
+    assert "(chosen)" in (tmp_path / "tune_synthetic_neumf_tce_max_rate.md").read_text()
+
+
+def test_tune_choice_and_its_errors():
+    from benchmarks.tune import choose
+
+    assert choose([1, 2, 3], [[0.1, 0.3], [0.3, 0.2], [0.2, 0.2]]) == 2
+    assert choose(["a", "b"], [[0.5], [0.5]]) == "a"
+    with pytest.raises(ValueError, match="one list of scores per value"):
+        choose([1, 2], [[0.1]])
+
+
+def test_tune_rejects_a_setting_the_method_does_not_know(tmp_path):
+    with pytest.raises(KeyError, match="unknown tce setting 'no_such_key'"):
+        main(["tune", "--dataset", "synthetic", "--model", "neumf", "--method", "tce",
+              "--setting", "no_such_key", "--values", "1", "--epochs", "1",
+              "--results-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")])

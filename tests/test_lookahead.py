@@ -5,7 +5,7 @@ import copy
 import torch
 from torch.func import functional_call
 
-from adapters.losses import BPRLoss
+from adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap.lookahead import lookahead, trainable_parameters
 from sgdl_wrap.weighting import WeightNet
 from toy_models import TinyMF
@@ -85,5 +85,29 @@ def test_meta_gradient_matches_the_hand_derived_identity():
         weight_grads = torch.autograd.grad(weights[i], psi, retain_graph=True)
         for total, dw in zip(hand_side, weight_grads):
             total -= lr / size * inner * dw
+    for a, b in zip(autograd_side, hand_side):
+        torch.testing.assert_close(a, b)
+
+
+def test_meta_gradient_identity_with_one_weight_per_candidate():
+    # Pointwise samples weighed one by one: the sum runs over every (row, candidate) term.
+    model, weight_net, batch, meta_batch = _setup(3)
+    lr, size = 0.3, batch[0].shape[0]
+    psi = list(weight_net.parameters())
+    params = trainable_parameters(model)
+    terms = BCELoss(1).candidate_losses(functional_call(model, params, batch))
+    weights = weight_net(terms)
+    theta_hat = lookahead((weights * terms).sum(dim=1).mean(), params, lr)
+    meta = BCELoss(1)(functional_call(model, theta_hat, meta_batch)).mean()
+    autograd_side = torch.autograd.grad(meta, psi, retain_graph=True)
+    meta_grad = torch.autograd.grad(meta, list(theta_hat.values()))
+    hand_side = [torch.zeros_like(p) for p in psi]
+    for i in range(size):
+        for c in range(terms.shape[1]):
+            grads = torch.autograd.grad(terms[i, c], list(params.values()), retain_graph=True)
+            inner = sum((g * m).sum() for g, m in zip(grads, meta_grad))
+            weight_grads = torch.autograd.grad(weights[i, c], psi, retain_graph=True)
+            for total, dw in zip(hand_side, weight_grads):
+                total -= lr / size * inner * dw
     for a, b in zip(autograd_side, hand_side):
         torch.testing.assert_close(a, b)

@@ -18,6 +18,14 @@ def test_bce_is_the_sum_of_pointwise_terms():
     torch.testing.assert_close(BCELoss(2)(scores), expected)
 
 
+def test_bce_candidate_losses_sum_to_the_per_sample_loss():
+    scores = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    terms = BCELoss(2).candidate_losses(scores)
+    assert terms.shape == (2, 3)
+    torch.testing.assert_close(terms[:, 0], F.softplus(-scores[:, 0]))
+    torch.testing.assert_close(terms.sum(dim=1), BCELoss(2)(scores))
+
+
 def test_bpr_matches_its_formula():
     scores = torch.tensor([[2.0, -1.0], [0.0, 3.0]])
     expected = -torch.log(torch.sigmoid(scores[:, 0] - scores[:, 1]))

@@ -70,7 +70,8 @@ def test_a_repeated_command_trains_nothing(outputs, monkeypatch):
     monkeypatch.setattr(runner, "run", fail)
     main(["reproduce", "table3", *TINY, "--results-dir", str(outputs / "again"),
           "--cache-dir", str(outputs / "cache"), "--tag", "again"])
-    assert (outputs / "again" / "table3_synthetic_again.md").exists()
+    tagged = outputs / "again" / "table3_synthetic_again.md"
+    assert tagged.read_text().startswith("# Table3 on synthetic (again)\n")
 
 
 def test_figures_draw_phase_two_data(tmp_path):

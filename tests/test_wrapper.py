@@ -80,6 +80,36 @@ def test_weighted_objective_uses_the_updated_weights(data):
     torch.testing.assert_close(objective.detach(), expected)
 
 
+@pytest.mark.parametrize("strategy", ["factors", "loop"])
+def test_a_pointwise_loss_can_weigh_each_candidate(data, strategy):
+    model_cls = FactoredMF if strategy == "factors" else TinyMF
+    model, optimizer, sgdl = _wrapper(data, model_cls, BCELoss(2), weight_candidates=True,
+                                      per_sample_gradients=strategy)
+    _epochs(sgdl, optimizer, 2)
+    batch = next(sgdl.batches(32))
+    objective = sgdl.objective(batch, lookahead_lr=0.01)
+    with torch.no_grad():
+        terms = BCELoss(2).candidate_losses(model.score(batch.users, batch.candidates))
+        weights = sgdl.weight_net(terms)
+        expected = (weights * terms).sum(dim=1).mean()
+        one_per_row = (sgdl.weight_net(terms.sum(dim=1)) * terms.sum(dim=1)).mean()
+    torch.testing.assert_close(objective.detach(), expected)
+    assert not torch.allclose(expected, one_per_row)
+    recorded = sgdl.sample_weights()[batch.rows.numpy()]
+    torch.testing.assert_close(torch.from_numpy(recorded).float(), weights[:, 0])
+
+
+def test_weighing_candidates_leaves_a_pairwise_loss_one_weight_per_row(data):
+    model, optimizer, sgdl = _wrapper(data, weight_candidates=True)
+    _epochs(sgdl, optimizer, 2)
+    batch = next(sgdl.batches(32))
+    objective = sgdl.objective(batch, lookahead_lr=0.01)
+    with torch.no_grad():
+        losses = BPRLoss()(model.score(batch.users, batch.candidates))
+        expected = (sgdl.weight_net(losses) * losses).mean()
+    torch.testing.assert_close(objective.detach(), expected)
+
+
 def test_without_denoising_learning_trains_on_memorized_rows_only(data):
     _, optimizer, sgdl = _wrapper(data, denoising=False)
     _epochs(sgdl, optimizer, 2)
@@ -149,6 +179,8 @@ def test_errors_name_the_problem(data):
         SGDLConfig(tau=0)
     with pytest.raises(ValueError, match="scheduler must be one of"):
         SGDLConfig(scheduler="gru")
+    with pytest.raises(ValueError, match="weight_candidates must be True or False, got 'yes'"):
+        SGDLConfig(weight_candidates="yes")
     with pytest.raises(TypeError, match="needs TinyMF.per_sample_factors"):
         _wrapper(data, TinyMF, per_sample_gradients="factors")
     other = make_synthetic(n_users=10, n_items=20, interactions_per_user=5, seed=1)
