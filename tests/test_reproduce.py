@@ -116,3 +116,12 @@ def test_every_table2_method_finds_its_paper_row():
     for model in ("neumf", "cdae", "ngcf", "lightgcn"):
         missing = [m for m in table2_methods(model) if paper_row("ml100k", model, m) is None]
         assert missing == (["rce"] if model in ("neumf", "cdae") else [])
+
+
+def test_tuned_table2_settings_are_valid_settings_of_their_method():
+    from benchmarks.methods import METHODS
+    from benchmarks.reproduce import TABLE2_SETTINGS
+    from sgdl_wrap.config import settings_from_dict
+
+    for (_, method), settings in TABLE2_SETTINGS.items():
+        settings_from_dict(METHODS[method].Settings, settings, method)  # raises if unknown
