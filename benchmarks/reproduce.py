@@ -224,18 +224,24 @@ def _table(rep: Reproduction, data: Dataset, name: str,
 
 
 def table2(rep: Reproduction, data: Dataset) -> None:
+    dataset, chosen = rep.args.dataset, rep.args.method
+
+    def methods(model: str) -> list[str]:
+        return [m for m in table2_methods(model) if chosen is None or m in chosen or m == "sgdl"]
+
     def cells(model: str) -> tuple[list[Cell], Cell]:
-        chosen = rep.args.method
-        made = [rep.cell(model, m, m, TABLE2_SETTINGS.get((rep.args.dataset, m), {}))
-                for m in table2_methods(model) if chosen is None or m in chosen or m == "sgdl"]
+        made = [rep.cell(model, m, m, TABLE2_SETTINGS.get((dataset, m), {}))
+                for m in methods(model)]
         return made, made[-1]
+
+    present = sorted({m for model in rep.models for m in methods(model)})
+    tuned = "".join(f" {m} uses {TABLE2_SETTINGS[(dataset, m)]}, chosen on the validation set."
+                    for m in present if (dataset, m) in TABLE2_SETTINGS)
 
     _table(rep, data, "table2", cells,
            lambda c: paper_row(rep.args.dataset, c.model, c.label), METRIC_COLUMNS,
            "DeCA trains NGCF and LightGCN with BCE (it is pointwise). R-CE is not in the paper."
-           + "".join(f" {method} uses {settings}, chosen on the validation set."
-                     for (dataset, method), settings in TABLE2_SETTINGS.items()
-                     if dataset == rep.args.dataset))
+           + tuned)
 
 
 def table3(rep: Reproduction, data: Dataset) -> None:
