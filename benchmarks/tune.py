@@ -8,6 +8,7 @@ K, as early stopping uses) wins. Test metrics are recorded but never used to cho
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,12 +82,11 @@ def tune(args: argparse.Namespace) -> None:
 
 
 def _value(text: str) -> Any:
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            pass
-    return text
+    """A JSON value (``5``, ``0.1``, ``true``) or, failing that, the bare string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def add_parser(commands: Any, default_data_dir: Path | None, results_dir: Path,

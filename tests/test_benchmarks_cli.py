@@ -173,6 +173,9 @@ def test_tune_choice_and_its_errors():
 
     assert choose([1, 2, 3], [[0.1, 0.3], [0.3, 0.2], [0.2, 0.2]]) == 2
     assert choose(["a", "b"], [[0.5], [0.5]]) == "a"
+    from benchmarks.tune import _value
+
+    assert [_value(v) for v in ("3", "0.5", "true", "lstm")] == [3, 0.5, True, "lstm"]
     with pytest.raises(ValueError, match="one list of scores per value"):
         choose([1, 2], [[0.1]])
 
