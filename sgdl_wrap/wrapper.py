@@ -544,7 +544,8 @@ class SGDLWrapper:
     def _warn_if_loss_rises(self, report: EpochReport) -> None:
         # Measured on ML-100K (benchmarks/results/phase2_dynamics_ml100k.md): the weighting
         # net can learn to ignore high-loss rows, whose loss then grows epoch after epoch
-        # while the weighted objective falls, and validation accuracy drops.
+        # while the weighted objective falls, and validation accuracy drops; a 100x smaller
+        # meta_lr avoided it there (phase2_dynamics_ml100k_meta-lr-5e-6.md).
         phase_one = [r.train_loss for r in self.reports if r.phase == Phase.MEMORIZATION.value]
         if not phase_one:
             return
@@ -553,7 +554,7 @@ class SGDLWrapper:
             log.warning(
                 "SGDL epoch %d: the unweighted training loss rose from %.4f at the switch to "
                 "%.4f; the weighting net is giving up on high-loss rows (consider a smaller "
-                "meta_lr, or keep the best checkpoint by validation)",
+                "meta_lr, e.g. 100x, or keep the best checkpoint by validation)",
                 report.epoch, at_switch, report.train_loss,
             )
 
