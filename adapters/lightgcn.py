@@ -10,7 +10,11 @@ from adapters.graph import NormalizedAdjacency
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.per_sample import RowFactor
 
-__all__ = ["LightGCN"]
+__all__ = ["GRAM_MAX_NODES", "LightGCN"]
+
+GRAM_MAX_NODES = 16_384
+"""Above this many nodes (users + items) the dense propagation Gram (1 GiB in float32 at the
+limit) is not built and SGDL's look-ahead propagates instead."""
 
 
 class LightGCN(FinalRepresentationModel):
@@ -27,6 +31,9 @@ class LightGCN(FinalRepresentationModel):
 
     Parameters: ``user_embedding`` ``[n_users, d]`` and ``item_embedding`` ``[n_items, d]``,
     Xavier-uniform initialised from torch's global RNG.
+
+    The final representations are linear in the tables, ``Z = P E``, so SGDL's look-ahead
+    can move them through ``K = P P^T`` (:meth:`propagation_gram`) instead of propagating.
     """
 
     def __init__(self, train: Interactions, dim: int = 64, layers: int = 3) -> None:
@@ -41,17 +48,38 @@ class LightGCN(FinalRepresentationModel):
         nn.init.xavier_uniform_(self.user_embedding)
         nn.init.xavier_uniform_(self.item_embedding)
         self.adjacency = NormalizedAdjacency(train)
+        self._gram: Tensor | None = None
+
+    def _propagate(self, layer: Tensor, step: Propagation) -> Tensor:
+        """``P x``: the mean of ``x, A x, .., A^layers x`` for node features ``x`` ``[N, d]``."""
+        total = layer
+        for _ in range(self.layers):
+            layer = step(layer)
+            total = total + layer
+        return total / (self.layers + 1)
 
     def embeddings(self, propagate: Propagation | None = None) -> tuple[Tensor, Tensor]:
         """Final representations: ``[n_users, d]``, ``[n_items, d]``; ``propagate`` (default
         ``A_hat @``) is the graph operator of every layer."""
         step = self.adjacency.matmul if propagate is None else propagate
         layer = torch.cat([self.user_embedding, self.item_embedding])
-        total = layer
-        for _ in range(self.layers):
-            layer = step(layer)
-            total = total + layer
-        return (total / (self.layers + 1)).split([self.n_users, self.n_items])
+        return self._propagate(layer, step).split([self.n_users, self.n_items])
+
+    def propagation_gram(self) -> Tensor | None:
+        """``K = P P^T`` ``[N, N]`` (``N = n_users + n_items``) in the tables' dtype and
+        device, built on first use and kept; None above :data:`GRAM_MAX_NODES` nodes."""
+        nodes = self.n_users + self.n_items
+        if nodes > GRAM_MAX_NODES:
+            return None
+        table = self.user_embedding
+        gram = self._gram
+        if gram is None or gram.dtype != table.dtype or gram.device != table.device:
+            with torch.no_grad():
+                identity = torch.eye(nodes, dtype=table.dtype, device=table.device)
+                propagation = self._propagate(identity, self.adjacency.matmul)
+                gram = propagation @ propagation.T
+            self._gram = gram
+        return gram
 
     def per_sample_factors(
         self, users: Tensor, items: Tensor

@@ -5,7 +5,9 @@
 For each model: one Normal epoch (plain training, after ``--warmup`` untimed batches); then,
 on a second model with the same seed, one SGDL Phase I epoch, the end-of-epoch work
 (memorization test, noise estimate; Phase II is forced to start there), and one Phase II
-epoch with the default settings (per-sample gradient factors). ``--max-batches`` times only
+epoch with the default settings (per-sample gradient factors; the look-ahead through the
+propagation Gram where the model offers one, and then, for comparison, as many Phase II
+batches with the functional look-ahead). ``--max-batches`` times only
 the first batches of the Normal and Phase II epochs and extrapolates the epoch time. Optionally
 ``--loop-batches`` Phase II batches with the exact per-sample loop (the authors' approach)
 show what the factors save. Every batch is timed; the ratio is Phase II epoch / Normal epoch.
@@ -112,8 +114,25 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
         "memorized_share_at_switch": report.memory_ratio,
         "sgdl_phase2": _summary(phase2_seconds, total),
         "per_sample_gradients": sgdl.per_sample_strategy,
+        "lookahead": sgdl.lookahead_strategy,
     }
     result["phase2_over_normal"] = result["sgdl_phase2"]["epoch_s"] / result["normal"]["epoch_s"]
+    if sgdl.lookahead_strategy == "gram":
+        functional = SGDLTrainer(
+            data,
+            RunConfig(
+                dataset=args.dataset, model=model, method="sgdl", seed=args.seed,
+                extra={"switch_epoch": 0, "history": 1, "lookahead": "functional"},
+            ),
+        )
+        functional.sgdl.start_self_guided(sgdl.memorized)
+        functional.model.train()
+        functional_seconds = _timed_batches(
+            lambda batch: functional.sgdl.step(batch, functional.optimizer),
+            itertools.islice(functional.sgdl.batches(batch_size), limit),
+            f"{model} SGDL phase II, functional look-ahead", limit,
+        )
+        result["sgdl_phase2_functional"] = _summary(functional_seconds, total)
     if args.loop_batches:
         looped = SGDLTrainer(
             data,
@@ -157,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     rows = []
     for model, r in measured.items():
         loop = r.get("sgdl_phase2_loop")
+        functional = r.get("sgdl_phase2_functional")
         rows.append([
             model,
             f"{r['normal']['epoch_s']:.2f}",
@@ -164,11 +184,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
             f"{r['sgdl_phase2']['epoch_s']:.2f}",
             f"{r['sgdl_phase2']['batch_ms_median']:.1f}",
             f"{r['phase2_over_normal']:.2f}",
+            r["lookahead"],
+            f"{functional['batch_ms_median']:.1f}" if functional else "",
             f"{r['end_epoch_s']:.2f}",
             f"{loop['batch_ms_median']:.0f}" if loop else "",
         ])
     header = ["model", "Normal epoch s", "Normal ms/batch", "Phase II epoch s",
-              "Phase II ms/batch", "Phase II / Normal", "end_epoch s", "loop ms/batch"]
+              "Phase II ms/batch", "Phase II / Normal", "look-ahead",
+              "functional look-ahead ms/batch", "end_epoch s", "loop ms/batch"]
     path = write_result(
         f"speed_{args.dataset}",
         {"dataset": args.dataset, "threads": args.threads, "models": measured,

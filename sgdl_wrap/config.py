@@ -36,6 +36,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "sampling": ("gumbel", "reinforce"),
     "feature_lookahead": ("training", "memorized"),
     "per_sample_gradients": ("auto", "factors", "loop"),
+    "lookahead": ("auto", "gram", "functional"),
 }
 
 
@@ -82,6 +83,10 @@ class SGDLConfig:
         per_sample_gradients: ``"factors"`` (the model's ``per_sample_factors`` hook; exact
             for gathered embeddings and linear layers), ``"loop"`` (one backward per sample,
             exact, slow) or ``"auto"`` (factors when the model has the hook).
+        lookahead: ``"functional"`` (the model evaluated at the stepped parameters),
+            ``"gram"`` (the final rows moved through the model's ``propagation_gram``, for
+            linear propagation models such as LightGCN: same result, no propagation; needs
+            the gradient factors) or ``"auto"`` (gram when the model offers one).
         seed: seeds the wrapper's own randomness (memorized-batch draws, negatives of the
             memorization test, Gumbel noise, mixture fitting).
     """
@@ -109,6 +114,7 @@ class SGDLConfig:
     reset_each_epoch: bool = True
     feature_lookahead: Literal["training", "memorized"] = "training"
     per_sample_gradients: Literal["auto", "factors", "loop"] = "auto"
+    lookahead: Literal["auto", "gram", "functional"] = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:

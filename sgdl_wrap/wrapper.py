@@ -27,13 +27,20 @@ from torch import Tensor, nn
 
 from sgdl_wrap.batching import Batch, iterate_batches
 from sgdl_wrap.config import SGDLConfig
+from sgdl_wrap.gram_lookahead import SupportsPropagationGram, dot_products, shifted_rows
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
 from sgdl_wrap.losses import check_candidate_losses, check_per_sample, per_sample_losses
 from sgdl_wrap.memorization import memorization_pass
 from sgdl_wrap.memory_bank import MemoryBank
 from sgdl_wrap.noise import NoiseEstimate, estimate_noise_rate, normalize_per_user
-from sgdl_wrap.per_sample import Factor, SupportsGradientFactors, factor_cosines, loop_cosines
+from sgdl_wrap.per_sample import (
+    Factor,
+    RowFactor,
+    SupportsGradientFactors,
+    factor_cosines,
+    loop_cosines,
+)
 from sgdl_wrap.protocols import PerSampleLoss, Recommender, SupportsCandidateLosses
 from sgdl_wrap.sampling import UniformNegativeSampler
 from sgdl_wrap.scheduler import DenoisingScheduler, Selection
@@ -93,14 +100,28 @@ class EpochReport:
 
 @dataclass(frozen=True)
 class _JointForward:
-    """Scores ``[B + M, 1 + k]``, losses ``[B + M]`` and gradient factors of a training batch
-    and its memorized batch scored together at ``theta``; ``memorized`` selects the memorized
-    part."""
+    """Scores ``[B + M, 1 + k]``, losses ``[B + M]``, gradient factors and users ``[B + M]``
+    of a training batch and its memorized batch scored together at ``theta``; ``memorized``
+    selects the memorized part."""
 
     scores: Tensor
     losses: Tensor
     factors: dict[str, Factor]
+    users: Tensor
     memorized: slice
+
+
+@dataclass(frozen=True)
+class _ShiftedRows:
+    """The memorized batch at a look-ahead point reached through a propagation Gram:
+    scores ``[M, 1 + k]`` and the factors of its final rows."""
+
+    scores: Tensor
+    factors: dict[str, Factor]
+
+
+# A look-ahead point: parameters by name, or the memorized batch's rows there.
+_Point = dict[str, Tensor] | _ShiftedRows
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:
@@ -185,6 +206,13 @@ class SGDLWrapper:
                 "per_sample_factors(users, items); use 'loop' or add the hook"
             )
         self._use_factors = strategy == "factors" or (strategy == "auto" and has_factors)
+        gram_capable = self._use_factors and isinstance(model, SupportsPropagationGram)
+        if self.config.lookahead == "gram" and not gram_capable:
+            raise TypeError(
+                f"lookahead='gram' needs {type(model).__name__}.propagation_gram() and the "
+                "per-sample gradient factors; use lookahead='functional' or 'auto'"
+            )
+        self._gram_capable = gram_capable and self.config.lookahead != "functional"
         self._candidate_losses = (
             loss.candidate_losses
             if self.config.weight_candidates and isinstance(loss, SupportsCandidateLosses)
@@ -197,6 +225,12 @@ class SGDLWrapper:
     def per_sample_strategy(self) -> str:
         """How the scheduler's gradient cosines are computed: ``"factors"`` or ``"loop"``."""
         return "factors" if self._use_factors else "loop"
+
+    @property
+    def lookahead_strategy(self) -> str:
+        """How Phase II takes its look-ahead: ``"gram"`` (on the final rows, through the
+        model's propagation Gram; :mod:`sgdl_wrap.gram_lookahead`) or ``"functional"``."""
+        return "functional" if self._gram() is None else "gram"
 
     @property
     def memorized(self) -> np.ndarray:
@@ -322,6 +356,7 @@ class SGDLWrapper:
         self.switch_epoch = self.epoch
         self.phase = Phase.SELF_GUIDED
         self._reset_meta_optimizers()
+        self._gram()  # built now (once), so that Phase II's first step does not pay for it
         log.info("SGDL: Phase II from epoch %d with %d memorized rows", self.epoch + 1, rows.size)
 
     def sample_weights(self) -> np.ndarray:
@@ -446,15 +481,71 @@ class SGDLWrapper:
             negatives=torch.from_numpy(negatives),
         ).to(self.device)
 
-    def _losses_at(self, params: Mapping[str, Tensor], batch: Batch, where: str) -> Tensor:
-        scores = call_at(self.model, "score", params, batch.users, batch.candidates)
+    def _losses_at(self, point: _Point, batch: Batch, where: str) -> Tensor:
+        scores = (
+            point.scores if isinstance(point, _ShiftedRows)
+            else call_at(self.model, "score", point, batch.users, batch.candidates)
+        )
         return check_per_sample(self.loss_fn(scores), len(batch), where=where)
+
+    def _factors_at(self, point: _Point, batch: Batch) -> tuple[Tensor, dict[str, Factor]]:
+        if isinstance(point, _ShiftedRows):
+            return point.scores, point.factors
+        return call_at(  # type: ignore[no-any-return]
+            self.model, "per_sample_factors", point, batch.users, batch.candidates
+        )
+
+    def _gram(self) -> Tensor | None:
+        """The model's propagation Gram when the look-ahead is taken on final rows."""
+        if not self._gram_capable:
+            return None
+        assert isinstance(self.model, SupportsPropagationGram)
+        gram = self.model.propagation_gram()
+        if gram is None and self.config.lookahead == "gram":
+            raise RuntimeError(
+                f"lookahead='gram': {type(self.model).__name__} offers no propagation Gram "
+                f"for its {self.model.n_users} users and {self.model.n_items} items; use "
+                "lookahead='auto' or 'functional'"
+            )
+        return gram
+
+    def _step_to(
+        self,
+        objective: Tensor,
+        lr: float,
+        *,
+        params: dict[str, Tensor],
+        gram: Tensor | None,
+        joint: _JointForward | None,
+        source: slice,
+        create_graph: bool = True,
+    ) -> _Point:
+        """The look-ahead point of one SGD step on ``objective`` (read from the ``source``
+        samples of ``joint``): parameters, or with a Gram the memorized batch's shifted rows."""
+        if gram is None:
+            return lookahead(objective, params, lr, create_graph=create_graph)
+        assert joint is not None
+        users, items = joint.factors["user_embedding"], joint.factors["item_embedding"]
+        assert isinstance(users, RowFactor) and isinstance(items, RowFactor)
+        assert items.ids is not None
+        user_rows, item_rows = shifted_rows(
+            gram, self.model.n_users, joint.users, items.ids, users.rows, items.rows,
+            objective, lr, source=source, target=joint.memorized, create_graph=create_graph,
+        )
+        return _ShiftedRows(
+            dot_products(user_rows, item_rows),
+            {
+                "user_embedding": RowFactor(user_rows, exact=users.exact),
+                "item_embedding": RowFactor(item_rows, items.ids[joint.memorized], items.exact),
+            },
+        )
 
     def _self_guided(self, batch: Batch, lr: float, where: str) -> Tensor:
         params = trainable_parameters(self.model)
         memorized = self._memorized_batch(self.config.memorized_batch_size or len(batch))
+        gram = self._gram()
         joint: _JointForward | None = None
-        if self._use_factors and self.config.scheduler != "none":
+        if gram is not None or (self._use_factors and self.config.scheduler != "none"):
             joint = self._joint_forward(batch, memorized, where)
             scores, losses = joint.scores[: len(batch)], joint.losses[: len(batch)]
         else:
@@ -463,8 +554,11 @@ class SGDLWrapper:
         if self._candidate_losses is not None:
             losses = check_candidate_losses(self._candidate_losses(scores), scores, where=where)
         weights = self.weight_net(losses)
-        theta_hat = lookahead(_weighted_mean(weights, losses), params, lr)
-        meta_losses, selection = self._guide(memorized, joint, params, theta_hat, lr, where)
+        theta_hat = self._step_to(
+            _weighted_mean(weights, losses), lr, params=params, gram=gram, joint=joint,
+            source=slice(0, len(batch)),
+        )
+        meta_losses, selection = self._guide(memorized, joint, params, gram, theta_hat, lr, where)
         objective = (
             meta_losses.mean()
             if selection is None
@@ -494,22 +588,23 @@ class SGDLWrapper:
         """One factored forward at ``theta`` for the training batch followed by the memorized
         batch (it would otherwise cost two, a whole propagation each for graph models)."""
         assert isinstance(self.model, SupportsGradientFactors)
+        users = torch.cat([batch.users, memorized.users])
         scores, factors = self.model.per_sample_factors(
-            torch.cat([batch.users, memorized.users]),
-            torch.cat([batch.candidates, memorized.candidates]),
+            users, torch.cat([batch.candidates, memorized.candidates])
         )
         total = len(batch) + len(memorized)
         losses = check_per_sample(
             self.loss_fn(scores), total, where=f"{where} with its memorized batch"
         )
-        return _JointForward(scores, losses, factors, slice(len(batch), total))
+        return _JointForward(scores, losses, factors, users, slice(len(batch), total))
 
     def _guide(
         self,
         memorized: Batch,
         joint: _JointForward | None,
         params: dict[str, Tensor],
-        theta_hat: dict[str, Tensor],
+        gram: Tensor | None,
+        theta_hat: _Point,
         lr: float,
         where: str,
     ) -> tuple[Tensor, Selection | None]:
@@ -522,18 +617,24 @@ class SGDLWrapper:
             losses = joint.losses[joint.memorized]
         else:
             losses = self._losses_at(params, memorized, where)
-        point = lookahead(losses.mean(), params, lr, create_graph=False) if at_batch else theta_hat
+        point = (
+            self._step_to(losses.mean(), lr, params=params, gram=gram, joint=joint,
+                          source=joint.memorized if joint is not None else slice(None),
+                          create_graph=False)
+            if at_batch else theta_hat
+        )
         if joint is not None:
-            scores_hat, factors_hat = call_at(
-                self.model, "per_sample_factors", point, memorized.users, memorized.candidates
-            )
+            scores_hat, factors_hat = self._factors_at(point, memorized)
             losses_hat = check_per_sample(self.loss_fn(scores_hat), len(memorized), where=where)
             cosines = factor_cosines(
                 joint.losses, joint.factors, losses_hat, factors_hat, theta_part=joint.memorized
             )
             meta_losses = self._losses_at(theta_hat, memorized, where) if at_batch else losses_hat
         else:
-            cosines = loop_cosines(lambda p: self._losses_at(p, memorized, where), params, point)
+            assert isinstance(point, dict)
+            cosines = loop_cosines(
+                lambda p: self._losses_at(dict(p), memorized, where), params, point
+            )
             meta_losses = self._losses_at(theta_hat, memorized, where)
         if self.scheduler is None:
             self._build_scheduler(cosines.shape[1])

@@ -1,0 +1,108 @@
+r"""The look-ahead of a linear propagation model, taken on its final rows through a Gram matrix.
+
+For a model whose final representations are linear in its trainable tables, ``Z = P E``
+(``E`` ``[N, d]``: the user table stacked on the item table; LightGCN's ``P`` is the mean of
+``A_hat^0 .. A_hat^L``), and whose scores are dot products of final rows, one SGD step
+``E' = E - lr * grad_E L`` moves the final rows to
+
+    ``Z' = Z - lr * P P^T grad_Z L``,
+
+and ``grad_Z L`` is non-zero only on the rows the loss gathered. Given ``K = P P^T``, the rows
+a memorized batch needs at the look-ahead point are therefore ``Z_T - lr * K[T, S] G_S``:
+no propagation at the look-ahead point, and none in the meta-gradient's backward, which
+otherwise costs a graph model four times its forward (a propagation to form the step, one
+at the look-ahead point, and both again backward). The result is exact, not an
+approximation: ``tests/test_gram_lookahead.py`` checks it against the functional step.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+__all__ = ["SupportsPropagationGram", "dot_products", "shifted_rows"]
+
+
+@runtime_checkable
+class SupportsPropagationGram(Protocol):
+    """Optional for a model whose trainable parameters are exactly ``user_embedding``
+    ``[n_users, d]`` and ``item_embedding`` ``[n_items, d]``, whose final representations are
+    ``Z = P [user_embedding; item_embedding]`` (node ``u`` is user ``u``, node
+    ``n_users + i`` item ``i``), whose score is ``<Z_u, Z_(n_users + i)>``, and whose
+    ``per_sample_factors`` returns the gathered final rows as the ``RowFactor`` of each table
+    (``[B, d]`` user rows, ``[B, C, d]`` item rows)."""
+
+    n_users: int
+    n_items: int
+
+    def propagation_gram(self) -> Tensor | None:
+        """``K = P P^T`` ``[N, N]`` in the parameters' dtype and device, or None where the
+        model will not hold it (too many nodes); the wrapper then steps functionally."""
+        ...
+
+
+def dot_products(user_rows: Tensor, item_rows: Tensor) -> Tensor:
+    """Scores from final rows: ``[T, d]`` and ``[T, C, d]`` -> ``[T, C]``."""
+    return (user_rows.unsqueeze(1) * item_rows).sum(dim=-1)
+
+
+def _nodes(n_users: int, users: Tensor, items: Tensor) -> Tensor:
+    """Node ids of the gathered rows: ``users`` ``[B]`` then ``items`` ``[B, C]`` flattened."""
+    return torch.cat([users, items.reshape(-1) + n_users])
+
+
+def shifted_rows(
+    gram: Tensor,
+    n_users: int,
+    users: Tensor,
+    items: Tensor,
+    user_rows: Tensor,
+    item_rows: Tensor,
+    objective: Tensor,
+    lr: float,
+    *,
+    source: slice,
+    target: slice,
+    create_graph: bool,
+) -> tuple[Tensor, Tensor]:
+    """The final rows of the ``target`` samples after one SGD step of size ``lr`` on
+    ``objective``, which depends on the parameters only through the ``source`` samples' rows.
+
+    Args:
+        gram: ``K = P P^T`` ``[N, N]``.
+        n_users: number of user nodes (item ``i`` is node ``n_users + i``).
+        users, items: ``[B]``, ``[B, C]`` ids of the rows gathered at the current point.
+        user_rows, item_rows: ``[B, d]``, ``[B, C, d]`` those final rows, in the graph of
+            ``objective``.
+        objective: scalar to descend.
+        lr: step size ``eta_1``.
+        source: the samples ``objective`` reads (dimension 0).
+        target: the samples whose rows are wanted.
+        create_graph: keep the step differentiable (for the meta-gradient).
+
+    Returns:
+        ``[T, d]`` user rows and ``[T, C, d]`` item rows at the look-ahead point; the graph
+        of ``objective`` is retained.
+    """
+    grad_users, grad_items = torch.autograd.grad(
+        objective, [user_rows, item_rows], create_graph=create_graph, retain_graph=True,
+        allow_unused=True,
+    )
+    grad_users = torch.zeros_like(user_rows) if grad_users is None else grad_users
+    grad_items = torch.zeros_like(item_rows) if grad_items is None else grad_items
+    dim = user_rows.shape[-1]
+    gradient = torch.cat([grad_users[source], grad_items[source].reshape(-1, dim)])
+    source_nodes = _nodes(n_users, users[source], items[source])
+    target_nodes = _nodes(n_users, users[target], items[target])
+    # Two index_selects gather K[T, S] several times faster than one 2-D advanced index.
+    shift = gram.index_select(0, target_nodes).index_select(1, source_nodes) @ gradient
+    target_users = user_rows[target]
+    user_shift, item_shift = shift.split([target_users.shape[0], shift.shape[0]
+                                          - target_users.shape[0]])
+    target_items = item_rows[target]
+    return (
+        target_users - lr * user_shift,
+        target_items - lr * item_shift.reshape(target_items.shape),
+    )

@@ -1,0 +1,120 @@
+"""The look-ahead through LightGCN's propagation Gram equals the functional look-ahead."""
+
+import pytest
+import torch
+
+import adapters.lightgcn
+from adapters import LightGCN
+from adapters.losses import BCELoss, BPRLoss
+from sgdl_wrap import SGDLConfig, SGDLWrapper
+from sgdl_wrap.datasets import make_synthetic
+from sgdl_wrap.gram_lookahead import shifted_rows
+from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(n_users=30, n_items=40, interactions_per_user=6, seed=3)
+
+
+def _model(data, layers=2):
+    torch.manual_seed(0)
+    return LightGCN(data.train, dim=6, layers=layers).double()
+
+
+def test_gram_is_the_square_of_the_propagation(data):
+    model = _model(data)
+    gram = model.propagation_gram()
+    nodes = data.train.n_users + data.train.n_items
+    assert gram.shape == (nodes, nodes) and gram.dtype == torch.float64
+    x = torch.randn(nodes, 3, dtype=torch.float64)
+    propagated = model._propagate(model._propagate(x, model.adjacency.matmul),
+                                  model.adjacency.matmul)
+    torch.testing.assert_close(gram @ x, propagated)  # P is symmetric: P P^T = P^2
+    assert model.propagation_gram() is gram
+    assert model.float().propagation_gram().dtype == torch.float32
+
+
+def test_no_gram_above_the_node_limit(data, monkeypatch):
+    monkeypatch.setattr(adapters.lightgcn, "GRAM_MAX_NODES", 10)
+    assert _model(data).propagation_gram() is None
+
+
+@pytest.mark.parametrize("loss", [BPRLoss(), BCELoss(3)])
+def test_shifted_rows_equal_the_functional_step(data, loss):
+    model = _model(data)
+    generator = torch.Generator().manual_seed(1)
+    users = torch.randint(0, data.train.n_users, (12,), generator=generator)
+    users[7] = users[2]  # repeated ids across the two parts
+    items = torch.randint(0, data.train.n_items, (12, 1 + loss.num_negatives),
+                          generator=generator)
+    items[9, 0] = items[1, 0]
+    source, target = slice(0, 7), slice(7, 12)
+    weights = torch.rand(7, dtype=torch.float64, requires_grad=True)
+    scores, factors = model.per_sample_factors(users, items)
+    objective = (weights * loss(scores[source])).mean()
+    user_rows, item_rows = shifted_rows(
+        model.propagation_gram(), model.n_users, users, items,
+        factors["user_embedding"].rows, factors["item_embedding"].rows, objective, 0.7,
+        source=source, target=target, create_graph=True,
+    )
+    theta_hat = lookahead(objective, trainable_parameters(model), 0.7)
+    _, factors_hat = call_at(model, "per_sample_factors", theta_hat, users[target],
+                             items[target])
+    torch.testing.assert_close(user_rows, factors_hat["user_embedding"].rows)
+    torch.testing.assert_close(item_rows, factors_hat["item_embedding"].rows)
+    meta = (user_rows.unsqueeze(1) * item_rows).sum(-1).pow(2).sum()
+    meta_functional = (
+        factors_hat["user_embedding"].rows.unsqueeze(1) * factors_hat["item_embedding"].rows
+    ).sum(-1).pow(2).sum()
+    (through_gram,) = torch.autograd.grad(meta, weights, retain_graph=True)
+    (functional,) = torch.autograd.grad(meta_functional, weights)
+    torch.testing.assert_close(through_gram, functional)
+
+
+def _phase_two(data, loss, steps=4, **config):
+    torch.manual_seed(0)
+    model = LightGCN(data.train, dim=6, layers=2).double()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    settings = dict(history=2, switch_epoch=0, seed=0, phase1_lr_factor=1.0)
+    settings.update(config)
+    sgdl = SGDLWrapper(model, loss, train=data.train, config=SGDLConfig(**settings))
+    for batch in sgdl.batches(32):
+        sgdl.step(batch, optimizer)
+    sgdl.end_epoch()
+    objectives = []
+    for batch, _ in zip(sgdl.batches(32), range(steps)):
+        objectives.append(sgdl.step(batch, optimizer))
+    return sgdl, model, objectives
+
+
+@pytest.mark.parametrize(
+    "loss, config",
+    [
+        (BPRLoss(), {}),
+        (BPRLoss(), {"feature_lookahead": "memorized"}),
+        (BPRLoss(), {"scheduler": "none"}),
+        (BCELoss(2), {"weight_candidates": True, "scheduler": "mlp"}),
+    ],
+)
+def test_wrapper_through_the_gram_matches_the_functional_wrapper(data, loss, config):
+    gram_run, gram_model, gram_objectives = _phase_two(data, loss, **config)
+    plain_run, plain_model, plain_objectives = _phase_two(data, loss, lookahead="functional",
+                                                          **config)
+    assert gram_run.lookahead_strategy == "gram"
+    assert plain_run.lookahead_strategy == "functional"
+    torch.testing.assert_close(gram_objectives, plain_objectives)
+    for a, b in zip(gram_run.weight_net.parameters(), plain_run.weight_net.parameters()):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(gram_model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_gram_lookahead_needs_a_model_that_offers_one(data, monkeypatch):
+    with pytest.raises(TypeError, match="propagation_gram"):
+        _phase_two(data, BPRLoss(), per_sample_gradients="loop", lookahead="gram")
+    monkeypatch.setattr(adapters.lightgcn, "GRAM_MAX_NODES", 10)
+    with pytest.raises(RuntimeError, match="no propagation Gram for its 30 users"):
+        _phase_two(data, BPRLoss(), lookahead="gram")
+    sgdl, _, _ = _phase_two(data, BPRLoss(), steps=1)
+    assert sgdl.lookahead_strategy == "functional"
