@@ -62,6 +62,26 @@ def _summary(seconds: Sequence[float], batches_per_epoch: int) -> dict[str, floa
     }
 
 
+def _time_phase2_variant(
+    data: Any, args: argparse.Namespace, model: str, setting: dict[str, Any],
+    memorized: np.ndarray, batches: int, label: str,
+) -> list[float]:
+    """Seconds per batch of the first ``batches`` Phase II batches of a fresh SGDL run with
+    ``setting`` added, switched to Phase II on the ``memorized`` rows."""
+    trainer = SGDLTrainer(
+        data,
+        RunConfig(dataset=args.dataset, model=model, method="sgdl", seed=args.seed,
+                  extra={"switch_epoch": 0, "history": 1, **setting}),
+    )
+    trainer.sgdl.start_self_guided(memorized)
+    trainer.model.train()
+    return _timed_batches(
+        lambda batch: trainer.sgdl.step(batch, trainer.optimizer),
+        itertools.islice(trainer.sgdl.batches(trainer.config.resolved_batch_size()), batches),
+        label, batches,
+    )
+
+
 def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
     config = RunConfig(dataset=args.dataset, model=model, method="normal", seed=args.seed)
     batch_size = config.resolved_batch_size()
@@ -118,34 +138,15 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
     }
     result["phase2_over_normal"] = result["sgdl_phase2"]["epoch_s"] / result["normal"]["epoch_s"]
     if sgdl.lookahead_strategy == "gram":
-        functional = SGDLTrainer(
-            data,
-            RunConfig(
-                dataset=args.dataset, model=model, method="sgdl", seed=args.seed,
-                extra={"switch_epoch": 0, "history": 1, "lookahead": "functional"},
-            ),
-        )
-        functional.sgdl.start_self_guided(sgdl.memorized)
-        functional.model.train()
-        functional_seconds = _timed_batches(
-            lambda batch: functional.sgdl.step(batch, functional.optimizer),
-            itertools.islice(functional.sgdl.batches(batch_size), limit),
-            f"{model} SGDL phase II, functional look-ahead", limit,
+        functional_seconds = _time_phase2_variant(
+            data, args, model, {"lookahead": "functional"}, sgdl.memorized, limit,
+            f"{model} SGDL phase II, functional look-ahead",
         )
         result["sgdl_phase2_functional"] = _summary(functional_seconds, total)
     if args.loop_batches:
-        looped = SGDLTrainer(
-            data,
-            RunConfig(
-                dataset=args.dataset, model=model, method="sgdl", seed=args.seed,
-                extra={"switch_epoch": 0, "history": 1, "per_sample_gradients": "loop"},
-            ),
-        )
-        looped.sgdl.start_self_guided(np.ones(len(data.train), dtype=bool))
-        looped.model.train()
-        loop_seconds = _timed_batches(
-            lambda batch: looped.sgdl.step(batch, looped.optimizer),
-            itertools.islice(looped.sgdl.batches(batch_size), args.loop_batches),
+        loop_seconds = _time_phase2_variant(
+            data, args, model, {"per_sample_gradients": "loop"},
+            np.ones(len(data.train), dtype=bool), args.loop_batches,
             f"{model} SGDL phase II, loop",
         )
         result["sgdl_phase2_loop"] = _summary(loop_seconds, total)

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from sgdl_wrap.batching import Batch, iterate_batches
 from sgdl_wrap.config import SGDLConfig
-from sgdl_wrap.gram_lookahead import SupportsPropagationGram, dot_products, shifted_rows
+from sgdl_wrap.gram_lookahead import SupportsPropagationGram, dot_scores, shifted_rows
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
 from sgdl_wrap.losses import check_candidate_losses, check_per_sample, per_sample_losses
@@ -121,7 +121,7 @@ class _ShiftedRows:
 
 
 # A look-ahead point: parameters by name, or the memorized batch's rows there.
-_Point = dict[str, Tensor] | _ShiftedRows
+_Point = Mapping[str, Tensor] | _ShiftedRows
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:
@@ -533,7 +533,7 @@ class SGDLWrapper:
             objective, lr, source=source, target=joint.memorized, create_graph=create_graph,
         )
         return _ShiftedRows(
-            dot_products(user_rows, item_rows),
+            dot_scores(user_rows, item_rows),
             {
                 "user_embedding": RowFactor(user_rows, exact=users.exact),
                 "item_embedding": RowFactor(item_rows, items.ids[joint.memorized], items.exact),
@@ -631,10 +631,8 @@ class SGDLWrapper:
             )
             meta_losses = self._losses_at(theta_hat, memorized, where) if at_batch else losses_hat
         else:
-            assert isinstance(point, dict)
-            cosines = loop_cosines(
-                lambda p: self._losses_at(dict(p), memorized, where), params, point
-            )
+            assert not isinstance(point, _ShiftedRows)
+            cosines = loop_cosines(lambda p: self._losses_at(p, memorized, where), params, point)
             meta_losses = self._losses_at(theta_hat, memorized, where)
         if self.scheduler is None:
             self._build_scheduler(cosines.shape[1])
