@@ -41,7 +41,6 @@ TABLE3_VARIANTS: dict[str, dict[str, Any]] = {
 TABLE5_VARIANTS: dict[str, dict[str, Any]] = {
     "top_f": {"scheduler": "top_f"}, "mlp": {"scheduler": "mlp"}, "lstm": {},
 }
-FIGURE_MODELS = ("neumf", "lightgcn")
 # Baseline settings chosen on the validation set (``python -m benchmarks tune``), by
 # (dataset, method). SGL-ED at its authors' lambda1 = 0.1 stays at chance within the epoch
 # caps used here: results/tune_ml100k_lightgcn_sgl_lambda1.md.
@@ -289,7 +288,7 @@ def _figure(rep: Reproduction, data: Dataset, number: int) -> None:
     from benchmarks import figures  # matplotlib only when a figure is asked for
 
     start = time.perf_counter()
-    models = [m for m in rep.models if m in FIGURE_MODELS] or rep.models[:1]
+    models = rep.models
     seed = rep.args.seeds[0]
     sgdl = {m: Cell(m, "SGDL", [rep.config(m, "sgdl", seed, {})]) for m in models}
     normal = {m: Cell(m, "Normal", [rep.config(m, "normal", seed,

@@ -61,6 +61,14 @@ def test_figures_are_written(outputs, number):
     assert f"figure{number}_synthetic.png" in (png.with_suffix(".md")).read_text()
 
 
+def test_figures_show_every_requested_model(tmp_path):
+    main(["reproduce", "figure3", "--dataset", "synthetic", "--model", "cdae", "ngcf",
+          "--seeds", "0", "--epochs", "2", "--patience", "1",
+          "--results-dir", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")])
+    record = json.loads((tmp_path / "results" / "figure3_synthetic.json").read_text())
+    assert record["models"] == ["cdae", "ngcf"]
+
+
 def test_a_repeated_command_trains_nothing(outputs, monkeypatch):
     import benchmarks.runner as runner
 
