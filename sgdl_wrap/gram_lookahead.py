@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-__all__ = ["SupportsPropagationGram", "dot_scores", "shifted_rows"]
+__all__ = ["GramBlock", "SupportsPropagationGram", "dot_scores", "shifted_rows"]
 
 
 @runtime_checkable
@@ -65,33 +65,64 @@ def _nodes(n_users: int, users: Tensor, items: Tensor) -> Tensor:
     return torch.cat([users, items.reshape(-1) + n_users])
 
 
+class GramBlock:
+    """``K[T, J]``: the Gram's rows of the ``target`` samples' nodes ``T`` and its columns of
+    every node ``J`` of a batch, gathered once; every look-ahead that moves the target rows
+    (SGDL takes two per batch, from the training samples and from the memorized ones) reads
+    its columns from it instead of gathering rows of ``K`` again.
+
+    Args:
+        gram: ``K = P P^T`` ``[N, N]``.
+        n_users: number of user nodes (item ``i`` is node ``n_users + i``).
+        users, items: ``[B]``, ``[B, C]`` ids of the batch's gathered rows.
+        target: the samples whose rows the look-aheads move.
+    """
+
+    def __init__(
+        self, gram: Tensor, n_users: int, users: Tensor, items: Tensor, target: slice
+    ) -> None:
+        self.samples, self.candidates = items.shape
+        self.target = target
+        target_nodes = _nodes(n_users, users[target], items[target])
+        # Whole rows first (contiguous reads of K), then the columns of that small block:
+        # several times faster than one 2-D advanced index.
+        self.block = gram.index_select(0, target_nodes).index_select(
+            1, _nodes(n_users, users, items)
+        )
+
+    def columns(self, source: slice) -> Tensor:
+        """``K[T, S]`` ``[|T|, |S|]`` for the nodes ``S`` of the ``source`` samples (their
+        users, then their items)."""
+        start, stop, step = source.indices(self.samples)
+        if step != 1:
+            raise ValueError(f"source must be a contiguous slice, got step {step}")
+        first_item = self.samples + start * self.candidates
+        return torch.cat([
+            self.block[:, start:stop],
+            self.block[:, first_item:first_item + (stop - start) * self.candidates],
+        ], dim=1)
+
+
 def shifted_rows(
-    gram: Tensor,
-    n_users: int,
-    users: Tensor,
-    items: Tensor,
+    gram: GramBlock,
     user_rows: Tensor,
     item_rows: Tensor,
     objective: Tensor,
     lr: float,
     *,
     source: slice,
-    target: slice,
     create_graph: bool,
 ) -> tuple[Tensor, Tensor]:
-    """The final rows of the ``target`` samples after one SGD step of size ``lr`` on
+    """The final rows of ``gram.target``'s samples after one SGD step of size ``lr`` on
     ``objective``, which depends on the parameters only through the ``source`` samples' rows.
 
     Args:
-        gram: ``K = P P^T`` ``[N, N]``.
-        n_users: number of user nodes (item ``i`` is node ``n_users + i``).
-        users, items: ``[B]``, ``[B, C]`` ids of the rows gathered at the current point.
-        user_rows, item_rows: ``[B, d]``, ``[B, C, d]`` those final rows, in the graph of
-            ``objective``.
+        gram: the Gram's block of the batch whose rows are given.
+        user_rows, item_rows: ``[B, d]``, ``[B, C, d]`` the batch's final rows at the
+            current point, in the graph of ``objective``.
         objective: scalar to descend.
         lr: step size ``eta_1``.
         source: the samples ``objective`` reads (dimension 0).
-        target: the samples whose rows are wanted.
         create_graph: keep the step differentiable (for the meta-gradient).
 
     Returns:
@@ -106,11 +137,8 @@ def shifted_rows(
     grad_items = torch.zeros_like(item_rows) if grad_items is None else grad_items
     dim = user_rows.shape[-1]
     gradient = torch.cat([grad_users[source], grad_items[source].reshape(-1, dim)])
-    source_nodes = _nodes(n_users, users[source], items[source])
-    target_nodes = _nodes(n_users, users[target], items[target])
-    # Two index_selects gather K[T, S] several times faster than one 2-D advanced index.
-    shift = gram.index_select(0, target_nodes).index_select(1, source_nodes) @ gradient
-    target_users, target_items = user_rows[target], item_rows[target]
+    shift = gram.columns(source) @ gradient
+    target_users, target_items = user_rows[gram.target], item_rows[gram.target]
     count = target_users.shape[0]
     return (
         target_users - lr * shift[:count],

@@ -8,7 +8,7 @@ from adapters import LightGCN
 from adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap import SGDLConfig, SGDLWrapper
 from sgdl_wrap.datasets import make_synthetic
-from sgdl_wrap.gram_lookahead import shifted_rows
+from sgdl_wrap.gram_lookahead import GramBlock, shifted_rows
 from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
 
 
@@ -40,6 +40,23 @@ def test_no_gram_above_the_node_limit(data, monkeypatch):
     assert _model(data).propagation_gram() is None
 
 
+def test_a_gram_block_holds_the_columns_of_any_source(data):
+    model = _model(data)
+    gram = model.propagation_gram()
+    generator = torch.Generator().manual_seed(2)
+    users = torch.randint(0, model.n_users, (6,), generator=generator)
+    items = torch.randint(0, model.n_items, (6, 3), generator=generator)
+
+    def nodes(part):
+        return torch.cat([users[part], items[part].reshape(-1) + model.n_users])
+
+    block = GramBlock(gram, model.n_users, users, items, target=slice(4, 6))
+    for source in (slice(0, 4), slice(4, 6), slice(1, 3), slice(None)):
+        assert torch.equal(block.columns(source), gram[nodes(slice(4, 6))][:, nodes(source)])
+    with pytest.raises(ValueError, match="contiguous slice, got step 2"):
+        block.columns(slice(0, 6, 2))
+
+
 @pytest.mark.parametrize("loss", [BPRLoss(), BCELoss(3)])
 def test_shifted_rows_equal_the_functional_step(data, loss):
     model = _model(data)
@@ -53,10 +70,10 @@ def test_shifted_rows_equal_the_functional_step(data, loss):
     weights = torch.rand(7, dtype=torch.float64, requires_grad=True)
     scores, factors = model.per_sample_factors(users, items)
     objective = (weights * loss(scores[source])).mean()
+    block = GramBlock(model.propagation_gram(), model.n_users, users, items, target)
     user_rows, item_rows = shifted_rows(
-        model.propagation_gram(), model.n_users, users, items,
-        factors["user_embedding"].rows, factors["item_embedding"].rows, objective, 0.7,
-        source=source, target=target, create_graph=True,
+        block, factors["user_embedding"].rows, factors["item_embedding"].rows, objective, 0.7,
+        source=source, create_graph=True,
     )
     theta_hat = lookahead(objective, trainable_parameters(model), 0.7)
     _, factors_hat = call_at(model, "per_sample_factors", theta_hat, users[target],
