@@ -35,22 +35,23 @@ def loss_histogram(wrapper: SGDLWrapper, bins: int = 40) -> dict[str, Any]:
 
 
 def weight_sample(
-    wrapper: SGDLWrapper, weights: np.ndarray, rng: np.random.Generator, size: int = 3000,
-    grid_points: int = 100,
-) -> dict[str, Any]:
+    wrapper: SGDLWrapper, losses: np.ndarray, weights: np.ndarray, rng: np.random.Generator,
+    size: int = 3000, grid_points: int = 100,
+) -> dict[str, Any] | None:
     """Up to ``size`` training rows' (loss, mean learned weight, noisy flag) from one Phase II
-    epoch, and the weighting function ``g(L)`` on a loss grid (Fig. 5).
+    epoch, and the weighting function ``g(L)`` at the epoch's end on a loss grid (Fig. 5).
 
-    ``weights`` ``[N]`` are :meth:`SGDLWrapper.sample_weights` of the epoch (NaN: unseen);
-    the losses are those of the memorization pass that ended it.
+    ``losses`` and ``weights`` ``[N]`` are :meth:`SGDLWrapper.sample_losses` and
+    :meth:`SGDLWrapper.sample_weights` of the epoch (NaN: unseen): each row's mean input to
+    the weighting net and its mean output, read before ``end_epoch`` clears them. None when
+    no row was weighed (Phase I, or Phase II without denoising learning).
     """
-    losses = wrapper.last_losses
-    if losses is None:
-        raise RuntimeError("no epoch has ended yet: call end_epoch() first")
     seen = np.flatnonzero(np.isfinite(weights))
+    if seen.size == 0:
+        return None
     rows = np.sort(rng.choice(seen, size=min(size, seen.size), replace=False))
     noisy = wrapper.train_data.noisy
-    grid = np.linspace(0.0, float(np.quantile(losses, 0.99)), grid_points)
+    grid = np.linspace(0.0, float(np.quantile(losses[seen], 0.99)), grid_points)
     parameter = next(wrapper.weight_net.parameters())
     with torch.no_grad():
         curve = wrapper.weight_net(torch.as_tensor(grid, dtype=parameter.dtype,

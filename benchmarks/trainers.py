@@ -134,12 +134,15 @@ class SGDLTrainer(Trainer):
         for batch in self.sgdl.batches(self.config.resolved_batch_size()):
             total += self.sgdl.step(batch, self.optimizer) * len(batch)
             count += len(batch)
-        weights = self.sgdl.sample_weights() if self.may_stop else None
+        weights = (
+            (self.sgdl.sample_losses(), self.sgdl.sample_weights()) if self.may_stop else None
+        )
         report = self.sgdl.end_epoch()
         if report.switched:
             self.figure_data["loss_histogram"] = loss_histogram(self.sgdl)
-        if weights is not None:
-            self.figure_data["weights"] = weight_sample(self.sgdl, weights, self.figure_rng)
+        sample = None if weights is None else weight_sample(self.sgdl, *weights, self.figure_rng)
+        if sample is not None:
+            self.figure_data["weights"] = sample
         log.info("epoch %d SGDL %s", epoch, report)
         return total / max(count, 1)
 

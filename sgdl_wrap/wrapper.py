@@ -27,7 +27,12 @@ from torch import Tensor, nn
 
 from sgdl_wrap.batching import Batch, iterate_batches
 from sgdl_wrap.config import SGDLConfig
-from sgdl_wrap.gram_lookahead import SupportsPropagationGram, dot_scores, shifted_rows
+from sgdl_wrap.gram_lookahead import (
+    GramBlock,
+    SupportsPropagationGram,
+    dot_scores,
+    shifted_rows,
+)
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
 from sgdl_wrap.losses import check_candidate_losses, check_per_sample, per_sample_losses
@@ -196,6 +201,7 @@ class SGDLWrapper:
         self.scheduler: DenoisingScheduler | None = None
         self.scheduler_optimizer: torch.optim.Optimizer | None = None
         self._weight_sum = np.zeros(len(train))
+        self._weighed_loss_sum = np.zeros(len(train))
         self._weight_count = np.zeros(len(train), dtype=np.int64)
         self._steps = 0
         strategy = self.config.per_sample_gradients
@@ -334,6 +340,7 @@ class SGDLWrapper:
             self._warn_if_loss_rises(report)
         self.epoch += 1
         self._weight_sum[:] = 0.0
+        self._weighed_loss_sum[:] = 0.0
         self._weight_count[:] = 0
         if self.phase is Phase.SELF_GUIDED and (switched or config.reset_each_epoch):
             self._reset_meta_optimizers()
@@ -361,8 +368,16 @@ class SGDLWrapper:
 
     def sample_weights(self) -> np.ndarray:
         """``[N]`` mean learned weight of each row in the current epoch (NaN if unseen)."""
+        return self._epoch_mean(self._weight_sum)
+
+    def sample_losses(self) -> np.ndarray:
+        """``[N]`` mean loss of each row as the weighting net saw it (its input) in the current
+        epoch (NaN if unseen): the x-axis of weight-against-loss plots."""
+        return self._epoch_mean(self._weighed_loss_sum)
+
+    def _epoch_mean(self, total: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self._weight_count > 0, self._weight_sum / self._weight_count, np.nan)
+            return np.where(self._weight_count > 0, total / self._weight_count, np.nan)
 
     # ------------------------------------------------------------------ state
 
@@ -385,6 +400,7 @@ class SGDLWrapper:
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "scheduler_optimizer": _optional_state(self.scheduler_optimizer),
             "weight_sum": self._weight_sum.copy(),
+            "weighed_loss_sum": self._weighed_loss_sum.copy(),
             "weight_count": self._weight_count.copy(),
             "reports": [r.as_dict() for r in self.reports],
         }
@@ -414,6 +430,7 @@ class SGDLWrapper:
             if self.scheduler_optimizer is not None:
                 self.scheduler_optimizer.load_state_dict(state["scheduler_optimizer"])
         self._weight_sum = np.array(state["weight_sum"], dtype=np.float64)
+        self._weighed_loss_sum = np.array(state["weighed_loss_sum"], dtype=np.float64)
         self._weight_count = np.array(state["weight_count"], dtype=np.int64)
         self.reports = [EpochReport(**r) for r in state["reports"]]
 
@@ -515,7 +532,7 @@ class SGDLWrapper:
         lr: float,
         *,
         params: dict[str, Tensor],
-        gram: Tensor | None,
+        gram: GramBlock | None,
         joint: _JointForward | None,
         source: slice,
         create_graph: bool = True,
@@ -525,13 +542,12 @@ class SGDLWrapper:
         if gram is None:
             return lookahead(objective, params, lr, create_graph=create_graph)
         assert joint is not None
-        users, items = joint.factors["user_embedding"], joint.factors["item_embedding"]
-        assert isinstance(users, RowFactor) and isinstance(items, RowFactor)
-        assert items.ids is not None
+        users, items = self._row_factors(joint)
         user_rows, item_rows = shifted_rows(
-            gram, self.model.n_users, joint.users, items.ids, users.rows, items.rows,
-            objective, lr, source=source, target=joint.memorized, create_graph=create_graph,
+            gram, users.rows, items.rows, objective, lr, source=source,
+            create_graph=create_graph,
         )
+        assert items.ids is not None
         return _ShiftedRows(
             dot_scores(user_rows, item_rows),
             {
@@ -540,13 +556,26 @@ class SGDLWrapper:
             },
         )
 
+    @staticmethod
+    def _row_factors(joint: _JointForward) -> tuple[RowFactor, RowFactor]:
+        users, items = joint.factors["user_embedding"], joint.factors["item_embedding"]
+        assert isinstance(users, RowFactor) and isinstance(items, RowFactor)
+        return users, items
+
     def _self_guided(self, batch: Batch, lr: float, where: str) -> Tensor:
         params = trainable_parameters(self.model)
         memorized = self._memorized_batch(self.config.memorized_batch_size or len(batch))
-        gram = self._gram()
+        full_gram = self._gram()
         joint: _JointForward | None = None
-        if gram is not None or (self._use_factors and self.config.scheduler != "none"):
+        gram: GramBlock | None = None
+        if full_gram is not None or (self._use_factors and self.config.scheduler != "none"):
             joint = self._joint_forward(batch, memorized, where)
+            if full_gram is not None:
+                item_ids = self._row_factors(joint)[1].ids
+                assert item_ids is not None
+                # One gather of K serves both look-aheads, which move the memorized rows.
+                gram = GramBlock(full_gram, self.model.n_users, joint.users, item_ids,
+                                 target=joint.memorized)
             scores, losses = joint.scores[: len(batch)], joint.losses[: len(batch)]
         else:
             scores = self.model.score(batch.users, batch.candidates)
@@ -581,6 +610,7 @@ class SGDLWrapper:
         rows = batch.rows.cpu().numpy()
         # A row's recorded weight is its positive's (column 0 when candidates are weighed).
         self._weight_sum[rows] += new_weights.reshape(len(batch), -1)[:, 0].cpu().numpy()
+        self._weighed_loss_sum[rows] += losses.detach().reshape(len(batch), -1)[:, 0].cpu().numpy()
         self._weight_count[rows] += 1
         return _weighted_mean(new_weights, losses)
 
@@ -603,7 +633,7 @@ class SGDLWrapper:
         memorized: Batch,
         joint: _JointForward | None,
         params: dict[str, Tensor],
-        gram: Tensor | None,
+        gram: GramBlock | None,
         theta_hat: _Point,
         lr: float,
         where: str,

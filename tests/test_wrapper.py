@@ -78,6 +78,12 @@ def test_weighted_objective_uses_the_updated_weights(data):
         losses = BPRLoss()(model.score(batch.users, batch.candidates))
         expected = (sgdl.weight_net(losses) * losses).mean()
     torch.testing.assert_close(objective.detach(), expected)
+    rows = batch.rows.numpy()
+    # What the weighting net was given, and the weights it then gave (updated psi).
+    torch.testing.assert_close(torch.from_numpy(sgdl.sample_losses()[rows]).float(), losses)
+    torch.testing.assert_close(torch.from_numpy(sgdl.sample_weights()[rows]).float(),
+                               sgdl.weight_net(losses).detach())
+    assert np.isnan(sgdl.sample_losses()[np.setdiff1d(np.arange(len(data.train)), rows)]).all()
 
 
 @pytest.mark.parametrize("strategy", ["factors", "loop"])
@@ -97,6 +103,8 @@ def test_a_pointwise_loss_can_weigh_each_candidate(data, strategy):
     assert not torch.allclose(expected, one_per_row)
     recorded = sgdl.sample_weights()[batch.rows.numpy()]
     torch.testing.assert_close(torch.from_numpy(recorded).float(), weights[:, 0])
+    weighed = sgdl.sample_losses()[batch.rows.numpy()]
+    torch.testing.assert_close(torch.from_numpy(weighed).float(), terms[:, 0])
 
 
 def test_weighing_candidates_leaves_a_pairwise_loss_one_weight_per_row(data):
