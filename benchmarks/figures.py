@@ -127,7 +127,8 @@ def figure4(sgdl: Runs, normal: Runs, path: Path) -> None:
 
 
 def figure5(sgdl: Runs, normal: Runs, path: Path) -> None:
-    """Learned weight against loss for clean and noisy rows, and the weighting function."""
+    """Learned weight against the loss it was computed from, for clean and noisy rows, and
+    the weighting function at the epoch's end."""
     figure, axes = _panels(len(sgdl))
     for axis, (model, run) in zip(axes, sgdl.items()):
         w = run.get("figure_data", {}).get("weights")
@@ -140,7 +141,8 @@ def figure5(sgdl: Runs, normal: Runs, path: Path) -> None:
         axis.scatter(loss[noisy], weight[noisy], s=3, alpha=0.4, color="tab:red", label="noisy")
         axis.plot(w["function"]["loss"], w["function"]["weight"], color="black",
                   label="g(L), end of epoch")
-        axis.set(title=f"{_NAMES.get(model, model)}, epoch {w['epoch'] + 1}", xlabel="loss",
-                 ylabel="mean learned weight in the epoch")
+        axis.set(title=f"{_NAMES.get(model, model)}, epoch {w['epoch'] + 1}",
+                 xlabel="loss given to the weighting net (mean in the epoch)",
+                 ylabel="learned weight (mean in the epoch)")
         axis.legend(fontsize=7)
     _save(figure, path)
