@@ -131,5 +131,6 @@ def test_tuned_table2_settings_are_valid_settings_of_their_method():
     from benchmarks.reproduce import TABLE2_SETTINGS
     from sgdl_wrap.config import settings_from_dict
 
-    for (_, method), settings in TABLE2_SETTINGS.items():
+    for (_, method), (settings, source) in TABLE2_SETTINGS.items():
         settings_from_dict(METHODS[method].Settings, settings, method)  # raises if unknown
+        assert source
