@@ -134,13 +134,12 @@ class SGDLTrainer(Trainer):
         for batch in self.sgdl.batches(self.config.resolved_batch_size()):
             total += self.sgdl.step(batch, self.optimizer) * len(batch)
             count += len(batch)
-        weights = (
-            (self.sgdl.sample_losses(), self.sgdl.sample_weights()) if self.may_stop else None
-        )
+        # Read before end_epoch clears them; no row is weighed in Phase I.
+        losses, weights = self.sgdl.sample_losses(), self.sgdl.sample_weights()
         report = self.sgdl.end_epoch()
         if report.switched:
             self.figure_data["loss_histogram"] = loss_histogram(self.sgdl)
-        sample = None if weights is None else weight_sample(self.sgdl, *weights, self.figure_rng)
+        sample = weight_sample(self.sgdl, losses, weights, self.figure_rng)
         if sample is not None:
             self.figure_data["weights"] = sample
         log.info("epoch %d SGDL %s", epoch, report)
