@@ -1,9 +1,11 @@
 """``python -m benchmarks reproduce ARTEFACT``: the paper's Tables 2-5 and Figures 1, 3-5.
 
 Every artefact is a list of runs (model, method, seed, settings); each run is cached by its
-full configuration (:func:`benchmarks.runner.cached_run`), so a repeated or interrupted
-command only trains what is missing, and artefacts share runs (Table 2's SGDL runs are
-Table 3's "SGDL" row, Table 4's "0" column, Table 5's LSTM row and the figures' SGDL runs).
+full configuration (:func:`benchmarks.runner.cached_run`) and checkpointed after every
+epoch until it finishes, so a repeated or interrupted command only trains what is missing,
+continuing an interrupted run after its last finished epoch, and artefacts share runs
+(Table 2's SGDL runs are Table 3's "SGDL" row, Table 4's "0" column, Table 5's LSTM row and
+the figures' SGDL runs).
 """
 
 from __future__ import annotations

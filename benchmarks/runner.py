@@ -2,7 +2,8 @@
 
 A *method* is a :class:`Trainer` that knows how to train one epoch; :func:`run` owns the
 benchmark's epoch loop (validation, early stopping, best checkpoint, test), the way a user's
-own script would.
+own script would. Runs are cached by configuration when they finish and checkpointed after
+every epoch until then.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from benchmarks.checkpoint import load_checkpoint, save_checkpoint
 from benchmarks.methods import METHODS
 from benchmarks.models import MODELS
 from benchmarks.reporting import environment
 from benchmarks.run_config import RunConfig
+from benchmarks.trainers import Trainer
 from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector
@@ -40,52 +44,95 @@ def _check(config: RunConfig) -> None:
         raise ValueError(f"unknown method {config.method!r}; choose from {sorted(METHODS)}")
 
 
-def run(data: Dataset, config: RunConfig) -> dict[str, Any]:
+@dataclass
+class _RunState:
+    """What a run needs to continue after its last finished epoch (see :mod:`.checkpoint`)."""
+
+    config: RunConfig
+    environment: dict[str, Any]
+    trainer: Trainer
+    selector: ModelSelector
+    next_epoch: int = 0
+    elapsed_s: float = 0.0
+    restart: bool = False
+    epoch_seconds: list[float] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_at: list[int] = field(default_factory=list)
+    torch_rng: torch.Tensor | None = None
+
+
+def _resume(data: Dataset, config: RunConfig, checkpoint: Path) -> _RunState:
+    state = load_checkpoint(checkpoint, data)
+    if not isinstance(state, _RunState) or state.config != config:
+        raise ValueError(f"checkpoint {checkpoint} does not hold a run of {config}")
+    assert state.torch_rng is not None
+    torch.set_rng_state(state.torch_rng)
+    state.resumed_at.append(state.next_epoch)
+    log.info("resuming %s at epoch %d", checkpoint.name, state.next_epoch)
+    return state
+
+
+def run(data: Dataset, config: RunConfig, checkpoint: Path | None = None) -> dict[str, Any]:
     """Train with validation every ``eval_every`` epochs and early stopping, then test the
-    best checkpoint; returns metrics, timings, the per-validation history and the config."""
+    best checkpoint; returns metrics, timings, the per-validation history and the config.
+
+    With ``checkpoint``, the run's state is saved there after every epoch, and a run that
+    finds a checkpoint continues from it, giving the result an uninterrupted run gives.
+    """
     _check(config)
     start = time.perf_counter()
-    # Captured first: the code that runs is the code checked out now.
-    env = environment(config.device)
-    trainer = METHODS[config.method](data, config)
-    selector = ModelSelector(metric=f"recall@{config.ks[0]}", patience=config.patience)
-    epoch_seconds: list[float] = []
-    history: list[dict[str, float]] = []
-    progress = tqdm(range(config.epochs), desc=f"{config.model}/{config.method}/s{config.seed}",
+    if checkpoint is not None and checkpoint.exists():
+        state = _resume(data, config, checkpoint)
+    else:
+        # Captured first: the code that runs is the code checked out now.
+        env = environment(config.device)
+        state = _RunState(
+            config, env, METHODS[config.method](data, config),
+            ModelSelector(metric=f"recall@{config.ks[0]}", patience=config.patience),
+        )
+    trainer, selector = state.trainer, state.selector
+    progress = tqdm(range(state.next_epoch, config.epochs), initial=state.next_epoch,
+                    total=config.epochs, desc=f"{config.model}/{config.method}/s{config.seed}",
                     leave=False, dynamic_ncols=True)
-    restart = False
     for epoch in progress:
         epoch_start = time.perf_counter()
         mean_loss = trainer.train_epoch(epoch)
-        epoch_seconds.append(time.perf_counter() - epoch_start)
+        state.epoch_seconds.append(time.perf_counter() - epoch_start)
+        state.next_epoch = epoch + 1
         # Patience restarts after the first validation of the new regime.
-        restart = restart or trainer.regime_changed
-        if (epoch + 1) % config.eval_every:
-            continue
-        valid = evaluate(trainer.recommender, data.valid, exclude=[data.train], ks=config.ks)
-        history.append({"epoch": epoch, "loss": mean_loss, **valid})
-        selector.update(epoch, valid, trainer.model)
-        if restart:
-            selector.restart_patience()
-            restart = False
-        progress.set_postfix(loss=f"{mean_loss:.4f}", best=f"{selector.best_value:.4f}")
-        log.info("epoch %d loss %.4f valid %s", epoch, mean_loss, valid)
-        if selector.should_stop and trainer.may_stop:
-            break
+        state.restart = state.restart or trainer.regime_changed
+        if (epoch + 1) % config.eval_every == 0:
+            valid = evaluate(trainer.recommender, data.valid, exclude=[data.train],
+                             ks=config.ks)
+            state.history.append({"epoch": epoch, "loss": mean_loss, **valid})
+            selector.update(epoch, valid, trainer.model)
+            if state.restart:
+                selector.restart_patience()
+                state.restart = False
+            progress.set_postfix(loss=f"{mean_loss:.4f}", best=f"{selector.best_value:.4f}")
+            log.info("epoch %d loss %.4f valid %s", epoch, mean_loss, valid)
+            if selector.should_stop and trainer.may_stop:
+                break
+        if checkpoint is not None and state.next_epoch < config.epochs:
+            now = time.perf_counter()
+            state.elapsed_s, start = state.elapsed_s + now - start, now
+            state.torch_rng = torch.get_rng_state()
+            save_checkpoint(checkpoint, state, data)
     progress.close()
     selector.restore(trainer.model)
     test = evaluate(trainer.recommender, data.test, exclude=[data.train, data.valid], ks=config.ks)
     return {
         "config": asdict(config),
-        "environment": env,
-        "wall_time_s": time.perf_counter() - start,
+        "environment": state.environment,
+        "wall_time_s": state.elapsed_s + time.perf_counter() - start,
         "test": test,
         "valid": selector.best_metrics,
         "best_epoch": selector.best_epoch,
-        "epochs_run": len(epoch_seconds),
-        "epoch_seconds_mean": float(np.mean(epoch_seconds)),
-        "epoch_seconds": [round(s, 4) for s in epoch_seconds],
-        "history": history,
+        "epochs_run": len(state.epoch_seconds),
+        "epoch_seconds_mean": float(np.mean(state.epoch_seconds)),
+        "epoch_seconds": [round(s, 4) for s in state.epoch_seconds],
+        "history": state.history,
+        **({"resumed_at_epochs": state.resumed_at} if state.resumed_at else {}),
         **trainer.diagnostics(),
     }
 
@@ -99,8 +146,9 @@ def run_path(cache_dir: Path, config: RunConfig) -> Path:
 def cached_run(data: Dataset, config: RunConfig, cache_dir: Path | None) -> dict[str, Any]:
     """:func:`run`, unless a finished run of the same configuration is in ``cache_dir``.
 
-    A run's file is written atomically when it finishes, so an interrupted sweep resumes
-    with the first run that has no file.
+    A run's file is written atomically when it finishes; until then the run keeps a
+    checkpoint beside it (``.partial``, removed at the end), so an interrupted sweep skips the
+    finished runs and continues the interrupted one after its last finished epoch.
     """
     if cache_dir is None:
         return run(data, config)
@@ -108,11 +156,13 @@ def cached_run(data: Dataset, config: RunConfig, cache_dir: Path | None) -> dict
     if path.exists():
         log.info("cached: %s", path.name)
         return json.loads(path.read_text())
-    result = run(data, config)
+    checkpoint = path.with_suffix(".partial")
+    result = run(data, config, checkpoint)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".tmp", delete=False) as tmp:
         json.dump(result, tmp)
     os.replace(tmp.name, path)
+    checkpoint.unlink(missing_ok=True)
     return result
 
 

@@ -1,0 +1,115 @@
+"""An interrupted benchmark run continues after its last finished epoch and ends as an
+uninterrupted run does."""
+
+import pickle
+
+import pytest
+import torch
+
+from benchmarks.checkpoint import load_checkpoint, save_checkpoint
+from benchmarks.methods import METHODS
+from benchmarks.run_config import RunConfig
+from benchmarks.runner import cached_run, run_path
+from sgdl_wrap.datasets import make_synthetic
+
+# Timings and the resume record differ by design; everything else must not.
+_VOLATILE = {"wall_time_s", "epoch_seconds", "epoch_seconds_mean", "resumed_at_epochs"}
+
+
+class _Interrupted(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(seed=0)
+
+
+@pytest.mark.parametrize(("model", "method", "extra"), [
+    ("neumf", "tce", {}),
+    ("ngcf", "deca", {}),
+    ("lightgcn", "sgcn", {}),
+    # Phase II from epoch 1, so the weighting net, the scheduler and their optimizers are
+    # in the checkpoint; NGCF's dropout draws from the global generator.
+    ("ngcf", "sgdl", {"switch_epoch": 0, "history": 1}),
+])
+def test_interrupted_run_ends_as_an_uninterrupted_one(tmp_path, monkeypatch, data, model,
+                                                     method, extra):
+    config = RunConfig(dataset="synthetic", model=model, method=method, seed=1, epochs=4,
+                       patience=10, extra=extra)
+    reference = cached_run(data, config, tmp_path / "reference")
+
+    trainer_class = METHODS[method]
+    train_epoch = trainer_class.train_epoch
+
+    def fail_at_epoch_two(self, epoch):
+        loss = train_epoch(self, epoch)
+        if epoch == 2:  # after training it: the epoch's work is lost
+            raise _Interrupted
+        return loss
+
+    cache = tmp_path / "interrupted"
+    monkeypatch.setattr(trainer_class, "train_epoch", fail_at_epoch_two)
+    with pytest.raises(_Interrupted):
+        cached_run(data, config, cache)
+    checkpoint = run_path(cache, config).with_suffix(".partial")
+    assert checkpoint.exists() and not run_path(cache, config).exists()
+
+    monkeypatch.setattr(trainer_class, "train_epoch", train_epoch)
+    torch.manual_seed(12345)  # as a fresh process would be
+    resumed = cached_run(data, config, cache)
+    assert resumed["resumed_at_epochs"] == [2]
+    assert len(resumed["epoch_seconds"]) == resumed["epochs_run"] == 4
+    assert {k: v for k, v in resumed.items() if k not in _VOLATILE} == {
+        k: v for k, v in reference.items() if k not in _VOLATILE
+    }
+    assert not checkpoint.exists()
+
+
+def test_checkpoint_refers_to_the_dataset_instead_of_storing_it(tmp_path, data):
+    path = tmp_path / "state.partial"
+    save_checkpoint(path, {"train": data.train, "pair": (data, data.test)}, data)
+    assert path.stat().st_size < 1000
+    loaded = load_checkpoint(path, data)
+    assert loaded["train"] is data.train and loaded["pair"] == (data, data.test)
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path, data):
+    config = RunConfig(dataset="synthetic", model="neumf", method="normal", seed=0, epochs=2)
+    other = RunConfig(dataset="synthetic", model="neumf", method="normal", seed=1, epochs=2)
+    cache = tmp_path / "cache"
+    checkpoint = run_path(cache, config).with_suffix(".partial")
+    cache.mkdir()
+    # A checkpoint of ``other`` left under ``config``'s name (e.g. a file copied by hand).
+    with pytest.raises(_Interrupted):
+        _interrupt_after_first_epoch(data, other, run_path(cache, other))
+    run_path(cache, other).with_suffix(".partial").rename(checkpoint)
+    with pytest.raises(ValueError, match="does not hold a run of"):
+        cached_run(data, config, cache)
+
+
+class _ForeignReferences(pickle.Pickler):
+    def persistent_id(self, obj):
+        return "other" if isinstance(obj, str) else None
+
+
+def test_a_foreign_dataset_reference_is_refused(tmp_path, data):
+    path = tmp_path / "state.partial"
+    with path.open("wb") as file:
+        _ForeignReferences(file).dump({"split": "valid"})
+    with pytest.raises(pickle.UnpicklingError, match="unknown dataset part 'other'"):
+        load_checkpoint(path, data)
+
+
+def _interrupt_after_first_epoch(data, config, result_path):
+    trainer_class = METHODS[config.method]
+    train_epoch = trainer_class.train_epoch
+
+    def fail_after_first(self, epoch):
+        if epoch == 1:
+            raise _Interrupted
+        return train_epoch(self, epoch)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer_class, "train_epoch", fail_after_first)
+        cached_run(data, config, result_path.parent)
