@@ -2,15 +2,17 @@
 
 ``python -m benchmarks.speed --dataset ml100k --model lightgcn neumf cdae ngcf --threads 2``
 
-For each model: one Normal epoch (plain training, after ``--warmup`` untimed batches); then,
-on a second model with the same seed, one SGDL Phase I epoch, the end-of-epoch work
-(memorization test, noise estimate; Phase II is forced to start there), and one Phase II
-epoch with the default settings (per-sample gradient factors; the look-ahead through the
-propagation Gram where the model offers one, and then, for comparison, as many Phase II
-batches with the functional look-ahead). ``--max-batches`` times only
-the first batches of the Normal and Phase II epochs and extrapolates the epoch time. Optionally
-``--loop-batches`` Phase II batches with the exact per-sample loop (the authors' approach)
-show what the factors save. Every batch is timed; the ratio is Phase II epoch / Normal epoch.
+For each model: a Normal model (plain training, after ``--warmup`` untimed batches) and, with
+the same seed, an SGDL one that trains one Phase I epoch, does the end-of-epoch work
+(memorization test, noise estimate; Phase II is forced to start there) and goes on in Phase II
+with the default settings (per-sample gradient factors; the look-ahead through the
+propagation Gram where the model offers one). Then ``--rounds`` rounds each time a block of
+Normal batches followed by a block of Phase II batches, so that a change in the machine's
+speed during the run reaches both alike; ``--max-batches`` (per method, over all rounds)
+times part of an epoch and extrapolates the epoch time. For comparison, as many Phase II
+batches with the functional look-ahead, and optionally ``--loop-batches`` with the exact
+per-sample loop (the authors' approach) show what the Gram and the factors save. Every batch
+is timed; the ratio is Phase II epoch / Normal epoch, overall and per round.
 Writes ``benchmarks/results/speed_<dataset>.{json,md}``.
 """
 
@@ -21,7 +23,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,17 @@ def _timed_batches(
         step(batch)
         seconds.append(time.perf_counter() - start)
     return seconds
+
+
+def _endless(epoch_batches: Callable[[], Iterable[Batch]]) -> Iterator[Batch]:
+    """Batches of one epoch after another (timing may need more than one epoch holds)."""
+    return itertools.chain.from_iterable(epoch_batches() for _ in itertools.count())
+
+
+def _blocks(total: int, rounds: int) -> list[int]:
+    """``total`` batches split into ``rounds`` blocks as equal as can be, none empty."""
+    rounds = max(1, min(rounds, total))
+    return [total // rounds + (i < total % rounds) for i in range(rounds)]
 
 
 def _summary(seconds: Sequence[float], batches_per_epoch: int) -> dict[str, float]:
@@ -96,12 +109,9 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
         loss.backward()
         normal.optimizer.step()
 
-    for batch in itertools.islice(normal.batches(), args.warmup):
+    normal_stream = _endless(normal.batches)
+    for batch in itertools.islice(normal_stream, args.warmup):
         plain_step(batch)
-    limit = args.max_batches or total
-    normal_seconds = _timed_batches(
-        plain_step, itertools.islice(normal.batches(), limit), f"{model} normal", limit
-    )
 
     sgdl_config = RunConfig(
         dataset=args.dataset, model=model, method="sgdl", seed=args.seed,
@@ -121,10 +131,19 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
     start = time.perf_counter()
     report = sgdl.end_epoch()
     end_epoch_s = time.perf_counter() - start
-    phase2_seconds = _timed_batches(
-        sgdl_step, itertools.islice(sgdl.batches(batch_size), limit), f"{model} SGDL phase II",
-        limit,
-    )
+    phase2_stream = _endless(lambda: sgdl.batches(batch_size))
+    limit = args.max_batches or total
+    normal_seconds: list[float] = []
+    phase2_seconds: list[float] = []
+    round_ratios = []
+    for block in _blocks(limit, args.rounds):
+        normal_block = _timed_batches(plain_step, itertools.islice(normal_stream, block),
+                                      f"{model} normal", block)
+        phase2_block = _timed_batches(sgdl_step, itertools.islice(phase2_stream, block),
+                                      f"{model} SGDL phase II", block)
+        normal_seconds += normal_block
+        phase2_seconds += phase2_block
+        round_ratios.append(float(np.mean(phase2_block) / np.mean(normal_block)))
     result: dict[str, Any] = {
         "batch_size": batch_size,
         "batches_per_epoch": total,
@@ -137,6 +156,7 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
         "lookahead": sgdl.lookahead_strategy,
     }
     result["phase2_over_normal"] = result["sgdl_phase2"]["epoch_s"] / result["normal"]["epoch_s"]
+    result["phase2_over_normal_per_round"] = round_ratios
     if sgdl.lookahead_strategy == "gram":
         functional_seconds = _time_phase2_variant(
             data, args, model, {"lookahead": "functional"}, sgdl.memorized, limit,
@@ -163,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--max-batches", type=int, default=0,
                         help="time only this many batches of the Normal and Phase II epochs "
                              "and extrapolate (0: whole epochs)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternate this many blocks of Normal and Phase II batches")
     parser.add_argument("--loop-batches", type=int, default=0,
                         help="also time this many Phase II batches with the exact loop")
     parser.add_argument("--seed", type=int, default=0)
@@ -185,13 +207,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
             f"{r['sgdl_phase2']['epoch_s']:.2f}",
             f"{r['sgdl_phase2']['batch_ms_median']:.1f}",
             f"{r['phase2_over_normal']:.2f}",
+            " / ".join(f"{x:.2f}" for x in r["phase2_over_normal_per_round"]),
             r["lookahead"],
             f"{functional['batch_ms_median']:.1f}" if functional else "",
             f"{r['end_epoch_s']:.2f}",
             f"{loop['batch_ms_median']:.0f}" if loop else "",
         ])
     header = ["model", "Normal epoch s", "Normal ms/batch", "Phase II epoch s",
-              "Phase II ms/batch", "Phase II / Normal", "look-ahead",
+              "Phase II ms/batch", "Phase II / Normal", "per round", "look-ahead",
               "functional look-ahead ms/batch", "end_epoch s", "loop ms/batch"]
     path = write_result(
         f"speed_{args.dataset}",

@@ -97,12 +97,33 @@ def test_bad_method_settings_are_rejected(tmp_path, argv, message):
 def test_speed_benchmark_records_both_methods(tmp_path):
     from benchmarks import speed
 
-    path = speed.main(["--dataset", "synthetic", "--model", "lightgcn", "--max-batches", "3",
-                       "--warmup", "1", "--loop-batches", "1", "--results-dir", str(tmp_path)])
+    path = speed.main(["--dataset", "synthetic", "--model", "lightgcn", "--max-batches", "5",
+                       "--rounds", "2", "--warmup", "1", "--loop-batches", "1",
+                       "--results-dir", str(tmp_path)])
     record = json.loads(path.read_text())["models"]["lightgcn"]
     assert record["per_sample_gradients"] == "factors"
-    assert record["normal"]["batches_timed"] == record["sgdl_phase2"]["batches_timed"] == 3
+    assert record["normal"]["batches_timed"] == record["sgdl_phase2"]["batches_timed"] == 5
+    assert len(record["phase2_over_normal_per_round"]) == 2
     assert record["phase2_over_normal"] > 0 and record["sgdl_phase2_loop"]["batches_timed"] == 1
+
+
+def test_speed_benchmark_times_past_the_end_of_an_epoch(tmp_path):
+    from benchmarks import speed
+
+    path = speed.main(["--dataset", "synthetic", "--model", "neumf", "--max-batches", "40",
+                       "--warmup", "1", "--results-dir", str(tmp_path)])
+    record = json.loads(path.read_text())["models"]["neumf"]
+    assert record["batches_per_epoch"] < 40
+    assert record["normal"]["batches_timed"] == record["sgdl_phase2"]["batches_timed"] == 40
+
+
+@pytest.mark.parametrize(("total", "rounds", "blocks"), [
+    (200, 4, [50, 50, 50, 50]), (5, 2, [3, 2]), (2, 4, [1, 1]), (7, 1, [7]),
+])
+def test_speed_blocks_split_the_batches(total, rounds, blocks):
+    from benchmarks.speed import _blocks
+
+    assert _blocks(total, rounds) == blocks
 
 
 def test_synthetic_denoising_benchmark(tmp_path):
