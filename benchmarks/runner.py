@@ -57,7 +57,7 @@ class _RunState:
     restart: bool = False
     epoch_seconds: list[float] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
-    resumed_at: list[int] = field(default_factory=list)
+    resumed: list[dict[str, Any]] = field(default_factory=list)
     torch_rng: torch.Tensor | None = None
 
 
@@ -67,7 +67,9 @@ def _resume(data: Dataset, config: RunConfig, checkpoint: Path) -> _RunState:
         raise ValueError(f"checkpoint {checkpoint} does not hold a run of {config}")
     assert state.torch_rng is not None
     torch.set_rng_state(state.torch_rng)
-    state.resumed_at.append(state.next_epoch)
+    # The code may have changed in between; each resume records what it ran.
+    state.resumed.append({"epoch": state.next_epoch,
+                          "git_commit": environment(config.device)["git_commit"]})
     log.info("resuming %s at epoch %d", checkpoint.name, state.next_epoch)
     return state
 
@@ -132,7 +134,7 @@ def run(data: Dataset, config: RunConfig, checkpoint: Path | None = None) -> dic
         "epoch_seconds_mean": float(np.mean(state.epoch_seconds)),
         "epoch_seconds": [round(s, 4) for s in state.epoch_seconds],
         "history": state.history,
-        **({"resumed_at_epochs": state.resumed_at} if state.resumed_at else {}),
+        **({"resumed": state.resumed} if state.resumed else {}),
         **trainer.diagnostics(),
     }
 

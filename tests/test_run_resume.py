@@ -13,7 +13,7 @@ from benchmarks.runner import cached_run, run_path
 from sgdl_wrap.datasets import make_synthetic
 
 # Timings and the resume record differ by design; everything else must not.
-_VOLATILE = {"wall_time_s", "epoch_seconds", "epoch_seconds_mean", "resumed_at_epochs"}
+_VOLATILE = {"wall_time_s", "epoch_seconds", "epoch_seconds_mean", "resumed"}
 
 
 class _Interrupted(Exception):
@@ -58,7 +58,8 @@ def test_interrupted_run_ends_as_an_uninterrupted_one(tmp_path, monkeypatch, dat
     monkeypatch.setattr(trainer_class, "train_epoch", train_epoch)
     torch.manual_seed(12345)  # as a fresh process would be
     resumed = cached_run(data, config, cache)
-    assert resumed["resumed_at_epochs"] == [2]
+    assert [r["epoch"] for r in resumed["resumed"]] == [2]
+    assert resumed["resumed"][0]["git_commit"] == reference["environment"]["git_commit"]
     assert len(resumed["epoch_seconds"]) == resumed["epochs_run"] == 4
     assert {k: v for k, v in resumed.items() if k not in _VOLATILE} == {
         k: v for k, v in reference.items() if k not in _VOLATILE
