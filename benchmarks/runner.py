@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -62,9 +63,17 @@ class _RunState:
 
 
 def _resume(data: Dataset, config: RunConfig, checkpoint: Path) -> _RunState:
-    state = load_checkpoint(checkpoint, data)
+    try:
+        state = load_checkpoint(checkpoint, data)
+    except (pickle.UnpicklingError, AttributeError, ImportError, EOFError) as error:
+        # E.g. a class of the checkpoint changed shape since it was written.
+        raise RuntimeError(
+            f"cannot resume from {checkpoint} ({type(error).__name__}: {error}); delete it "
+            "to train this run from the start"
+        ) from error
     if not isinstance(state, _RunState) or state.config != config:
-        raise ValueError(f"checkpoint {checkpoint} does not hold a run of {config}")
+        raise ValueError(f"checkpoint {checkpoint} does not hold a run of {config}; delete it "
+                         "to train this run from the start")
     assert state.torch_rng is not None
     torch.set_rng_state(state.torch_rng)
     # The code may have changed in between; each resume records what it ran.
