@@ -60,6 +60,7 @@ class _RunState:
     history: list[dict[str, float]] = field(default_factory=list)
     resumed: list[dict[str, Any]] = field(default_factory=list)
     torch_rng: torch.Tensor | None = None
+    cuda_rng: list[torch.Tensor] | None = None
 
 
 def _resume(data: Dataset, config: RunConfig, checkpoint: Path) -> _RunState:
@@ -76,6 +77,8 @@ def _resume(data: Dataset, config: RunConfig, checkpoint: Path) -> _RunState:
                          "to train this run from the start")
     assert state.torch_rng is not None
     torch.set_rng_state(state.torch_rng)
+    if state.cuda_rng is not None:
+        torch.cuda.set_rng_state_all(state.cuda_rng)
     # The code may have changed in between; each resume records what it ran.
     state.resumed.append({"epoch": state.next_epoch,
                           "git_commit": environment(config.device)["git_commit"]})
@@ -127,7 +130,10 @@ def run(data: Dataset, config: RunConfig, checkpoint: Path | None = None) -> dic
         if checkpoint is not None and state.next_epoch < config.epochs:
             now = time.perf_counter()
             state.elapsed_s, start = state.elapsed_s + now - start, now
+            # Dropout draws from the global generators (on a GPU, the CUDA ones).
             state.torch_rng = torch.get_rng_state()
+            if torch.cuda.is_initialized():
+                state.cuda_rng = torch.cuda.get_rng_state_all()
             save_checkpoint(checkpoint, state, data)
     progress.close()
     selector.restore(trainer.model)
