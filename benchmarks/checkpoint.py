@@ -9,12 +9,12 @@ dataset the resumed run was given.
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks.reporting import atomic_write
 from sgdl_wrap.datasets import Dataset
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
@@ -46,10 +46,9 @@ class _Unpickler(pickle.Unpickler):
 
 def save_checkpoint(path: Path, state: Any, data: Dataset) -> None:
     """Write ``state`` to ``path`` atomically (a reader sees the old file or the new one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        _Pickler(tmp, data).dump(state)
-    os.replace(tmp.name, path)
+    buffer = io.BytesIO()
+    _Pickler(buffer, data).dump(state)
+    atomic_write(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path, data: Dataset) -> Any:

@@ -92,10 +92,13 @@ def _command_line() -> str:
     return f"python {shlex.join(sys.argv)}"
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` so that a reader sees the old file or the whole new one
+    (a temporary file in the same directory, then :func:`os.replace`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(text)
+    mode = "wb" if isinstance(content, bytes) else "w"
+    with tempfile.NamedTemporaryFile(mode, dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        tmp.write(content)
     os.replace(tmp.name, path)
 
 
@@ -121,12 +124,12 @@ def write_result(
         **payload,
     }
     json_path = results_dir / f"{name}.json"
-    _atomic_write(json_path, json.dumps(record, indent=2, sort_keys=False) + "\n")
+    atomic_write(json_path, json.dumps(record, indent=2, sort_keys=False) + "\n")
     env = record["environment"]
     footer = (
         f"\n`{command}` — commit {env['git_commit']}, torch {env['torch']}, {env['cpu']}"
         f"{', ' + env['gpu'] if env['gpu'] else ''}, {env['torch_threads']} threads, "
         f"seeds {list(seeds)}, wall time {wall_time_s:.1f} s\n"
     )
-    _atomic_write(results_dir / f"{name}.md", f"# {title or name}\n\n{table}{footer}")
+    atomic_write(results_dir / f"{name}.md", f"# {title or name}\n\n{table}{footer}")
     return json_path

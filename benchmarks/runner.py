@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from tqdm import tqdm
 from benchmarks.checkpoint import load_checkpoint, save_checkpoint
 from benchmarks.methods import METHODS
 from benchmarks.models import MODELS
-from benchmarks.reporting import environment
+from benchmarks.reporting import atomic_write, environment
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
 from sgdl_wrap.datasets import Dataset
@@ -175,10 +173,7 @@ def cached_run(data: Dataset, config: RunConfig, cache_dir: Path | None) -> dict
         return json.loads(path.read_text())
     checkpoint = path.with_suffix(".partial")
     result = run(data, config, checkpoint)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".tmp", delete=False) as tmp:
-        json.dump(result, tmp)
-    os.replace(tmp.name, path)
+    atomic_write(path, json.dumps(result))
     checkpoint.unlink(missing_ok=True)
     return result
 
