@@ -31,7 +31,7 @@ from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector
 
-__all__ = ["cached_run", "run", "run_path", "time_epochs"]
+__all__ = ["cached_run", "checkpoint_path", "run", "run_path", "time_epochs"]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,11 @@ def run_path(cache_dir: Path, config: RunConfig) -> Path:
     return cache_dir / f"{config.dataset}_{config.model}_{config.method}_s{config.seed}_{key}.json"
 
 
+def checkpoint_path(cache_dir: Path, config: RunConfig) -> Path:
+    """Where :func:`cached_run` keeps the checkpoint of ``config``'s unfinished run."""
+    return run_path(cache_dir, config).with_suffix(".partial")
+
+
 def cached_run(data: Dataset, config: RunConfig, cache_dir: Path | None) -> dict[str, Any]:
     """:func:`run`, unless a finished run of the same configuration is in ``cache_dir``.
 
@@ -171,7 +176,7 @@ def cached_run(data: Dataset, config: RunConfig, cache_dir: Path | None) -> dict
     if path.exists():
         log.info("cached: %s", path.name)
         return json.loads(path.read_text())
-    checkpoint = path.with_suffix(".partial")
+    checkpoint = checkpoint_path(cache_dir, config)
     result = run(data, config, checkpoint)
     atomic_write(path, json.dumps(result))
     checkpoint.unlink(missing_ok=True)

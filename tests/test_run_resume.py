@@ -9,7 +9,7 @@ import torch
 from benchmarks.checkpoint import load_checkpoint, save_checkpoint
 from benchmarks.methods import METHODS
 from benchmarks.run_config import RunConfig
-from benchmarks.runner import cached_run, run_path
+from benchmarks.runner import cached_run, checkpoint_path, run_path
 from sgdl_wrap.datasets import make_synthetic
 
 # Timings and the resume record differ by design; everything else must not.
@@ -33,29 +33,16 @@ def data():
     # in the checkpoint; NGCF's dropout draws from the global generator.
     ("ngcf", "sgdl", {"switch_epoch": 0, "history": 1}),
 ])
-def test_interrupted_run_ends_as_an_uninterrupted_one(tmp_path, monkeypatch, data, model,
-                                                     method, extra):
+def test_interrupted_run_ends_as_an_uninterrupted_one(tmp_path, data, model, method, extra):
     config = RunConfig(dataset="synthetic", model=model, method=method, seed=1, epochs=4,
                        patience=10, extra=extra)
     reference = cached_run(data, config, tmp_path / "reference")
 
-    trainer_class = METHODS[method]
-    train_epoch = trainer_class.train_epoch
-
-    def fail_at_epoch_two(self, epoch):
-        loss = train_epoch(self, epoch)
-        if epoch == 2:  # after training it: the epoch's work is lost
-            raise _Interrupted
-        return loss
-
     cache = tmp_path / "interrupted"
-    monkeypatch.setattr(trainer_class, "train_epoch", fail_at_epoch_two)
-    with pytest.raises(_Interrupted):
-        cached_run(data, config, cache)
-    checkpoint = run_path(cache, config).with_suffix(".partial")
+    _interrupt_after_training(data, config, cache, epoch=2)
+    checkpoint = checkpoint_path(cache, config)
     assert checkpoint.exists() and not run_path(cache, config).exists()
 
-    monkeypatch.setattr(trainer_class, "train_epoch", train_epoch)
     torch.manual_seed(12345)  # as a fresh process would be
     resumed = cached_run(data, config, cache)
     assert [r["epoch"] for r in resumed["resumed"]] == [2]
@@ -79,12 +66,9 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, data):
     config = RunConfig(dataset="synthetic", model="neumf", method="normal", seed=0, epochs=2)
     other = RunConfig(dataset="synthetic", model="neumf", method="normal", seed=1, epochs=2)
     cache = tmp_path / "cache"
-    checkpoint = run_path(cache, config).with_suffix(".partial")
-    cache.mkdir()
     # A checkpoint of ``other`` left under ``config``'s name (e.g. a file copied by hand).
-    with pytest.raises(_Interrupted):
-        _interrupt_after_first_epoch(data, other, run_path(cache, other))
-    run_path(cache, other).with_suffix(".partial").rename(checkpoint)
+    _interrupt_after_training(data, other, cache, epoch=1)
+    checkpoint_path(cache, other).rename(checkpoint_path(cache, config))
     with pytest.raises(ValueError, match="does not hold a run of"):
         cached_run(data, config, cache)
 
@@ -102,18 +86,21 @@ def test_a_foreign_dataset_reference_is_refused(tmp_path, data):
         load_checkpoint(path, data)
 
 
-def _interrupt_after_first_epoch(data, config, result_path):
+def _interrupt_after_training(data, config, cache, epoch):
+    """Run ``config`` through the cache and interrupt it once ``epoch`` is trained: that
+    epoch's work is lost, the checkpoint of the one before it stays."""
     trainer_class = METHODS[config.method]
     train_epoch = trainer_class.train_epoch
 
-    def fail_after_first(self, epoch):
-        if epoch == 1:
+    def interrupted(self, current):
+        loss = train_epoch(self, current)
+        if current == epoch:
             raise _Interrupted
-        return train_epoch(self, epoch)
+        return loss
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trainer_class, "train_epoch", fail_after_first)
-        cached_run(data, config, result_path.parent)
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(_Interrupted):
+        patch.setattr(trainer_class, "train_epoch", interrupted)
+        cached_run(data, config, cache)
 
 
 class _Renamed:
@@ -122,10 +109,9 @@ class _Renamed:
 
 def test_an_unreadable_checkpoint_names_the_file_to_delete(tmp_path, data):
     config = RunConfig(dataset="synthetic", model="neumf", method="normal", seed=0, epochs=2)
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    checkpoint = run_path(cache, config).with_suffix(".partial")
+    checkpoint = checkpoint_path(tmp_path / "cache", config)
+    checkpoint.parent.mkdir()
     # A class the current code no longer has, as after a rename (same length, same framing).
     checkpoint.write_bytes(pickle.dumps(_Renamed()).replace(b"_Renamed", b"_Missing"))
     with pytest.raises(RuntimeError, match="delete it to train this run from the start"):
-        cached_run(data, config, cache)
+        cached_run(data, config, checkpoint.parent)
