@@ -81,6 +81,11 @@ class LightGCN(FinalRepresentationModel):
             self._gram = gram
         return gram
 
+    def __getstate__(self) -> dict[str, object]:
+        # The Gram is a cache derived from the graph (19 MB on the 497-user ML-100K split):
+        # a pickled model (a run's per-epoch checkpoint) leaves it out and rebuilds it on use.
+        return {**self.__dict__, "_gram": None}
+
     def per_sample_factors(
         self, users: Tensor, items: Tensor
     ) -> tuple[Tensor, dict[str, RowFactor]]:

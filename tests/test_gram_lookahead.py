@@ -1,5 +1,7 @@
 """The look-ahead through LightGCN's propagation Gram equals the functional look-ahead."""
 
+import pickle
+
 import pytest
 import torch
 
@@ -33,6 +35,15 @@ def test_gram_is_the_square_of_the_propagation(data):
     torch.testing.assert_close(gram @ x, propagated)  # P is symmetric: P P^T = P^2
     assert model.propagation_gram() is gram
     assert model.float().propagation_gram().dtype == torch.float32
+
+
+def test_a_pickled_model_leaves_its_gram_out_and_rebuilds_the_same(data):
+    model = _model(data)
+    gram = model.propagation_gram()
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored._gram is None and model.propagation_gram() is gram
+    assert torch.equal(restored.propagation_gram(), gram)
+    assert len(pickle.dumps(model)) < gram.numel() * gram.element_size()
 
 
 def test_no_gram_above_the_node_limit(data, monkeypatch):
