@@ -117,6 +117,7 @@ class SGDLTrainer(Trainer):
     :class:`SGDLConfig` overrides; the run's seed seeds the wrapper)."""
 
     name = "sgdl"
+    reset_model_optimizer: bool
 
     def __init__(self, data: Dataset, config: RunConfig) -> None:
         super().__init__(data, config)
@@ -126,10 +127,21 @@ class SGDLTrainer(Trainer):
         self.figure_rng = np.random.default_rng(config.seed)
 
     def parse_settings(self, config: RunConfig) -> SGDLConfig:
-        return SGDLConfig.from_dict({"seed": config.seed, **config.extra})
+        """``extra`` holds :class:`SGDLConfig` keys and ``reset_model_optimizer`` (bool,
+        default False): re-create the model's Adam at every Phase II epoch, as the authors'
+        code does; the wrapper itself never touches the user's optimizer."""
+        wrapper = dict(config.extra)
+        reset = wrapper.pop("reset_model_optimizer", False)
+        if not isinstance(reset, bool):
+            raise ValueError(f"reset_model_optimizer must be true or false, got {reset!r}")
+        self.reset_model_optimizer = reset
+        return SGDLConfig.from_dict({"seed": config.seed, **wrapper})
 
     def train_epoch(self, epoch: int) -> float:
         self.model.train()
+        if self.reset_model_optimizer and self.sgdl.phase.value == "self_guided":
+            self.optimizer = torch.optim.Adam(self.model.parameters(),
+                                              lr=self.config.resolved_lr())
         total, count = 0.0, 0
         for batch in self.sgdl.batches(self.config.resolved_batch_size()):
             total += self.sgdl.step(batch, self.optimizer) * len(batch)

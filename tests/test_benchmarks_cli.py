@@ -4,6 +4,9 @@ import re
 import pytest
 
 from benchmarks.cli import main
+from benchmarks.data import load
+from benchmarks.run_config import RunConfig
+from benchmarks.trainers import SGDLTrainer
 
 
 @pytest.mark.parametrize("model", ["neumf", "lightgcn"])
@@ -78,6 +81,27 @@ def test_sgdl_early_stopping_waits_for_phase_two(tmp_path):
     run = json.loads((tmp_path / "run_synthetic_neumf_sgdl.json").read_text())["runs"][0]
     assert run["switch_epoch"] == 2
     assert run["epochs_run"] >= 4
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_sgdl_can_recreate_the_model_optimizer_each_phase_two_epoch(reset):
+    config = RunConfig(dataset="synthetic", model="neumf", method="sgdl", seed=0,
+                       extra={"switch_epoch": 0, "history": 1, "reset_model_optimizer": reset})
+    trainer = SGDLTrainer(load("synthetic", None), config)
+    batches = -(-len(trainer.data.train) // config.resolved_batch_size())
+    first = trainer.optimizer
+    for epoch in range(3):
+        trainer.train_epoch(epoch)
+    steps = {int(state["step"]) for state in trainer.optimizer.state.values()}
+    assert (trainer.optimizer is not first) == reset
+    assert steps == {batches if reset else 3 * batches}
+
+
+def test_reset_model_optimizer_must_be_a_bool():
+    config = RunConfig(dataset="synthetic", model="neumf", method="sgdl", seed=0,
+                       extra={"reset_model_optimizer": "yes"})
+    with pytest.raises(ValueError, match="reset_model_optimizer must be true or false, got 'yes'"):
+        SGDLTrainer(load("synthetic", None), config)
 
 
 @pytest.mark.parametrize(
