@@ -91,18 +91,25 @@ def _run_command(args: argparse.Namespace) -> None:
         for label, row in references.items():
             if row is not None:
                 rows.append([label, *(row[m] for m in METRIC_COLUMNS), *padding])
-        normal_file = args.results_dir / f"run_{args.dataset}_{model}_normal.json"
-        if sgdl and normal_file.exists():
-            normal = json.loads(normal_file.read_text())
-            rows.append([f"this repo, normal ({len(normal['runs'])} seeds)",
-                         *(_cell(normal["summary"], m) for m in METRIC_COLUMNS), *padding])
+        if sgdl:
+            # Normal under the same tag (the same protocol) when it ran, else untagged.
+            names = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
+            files = [args.results_dir / f"run_{args.dataset}_{model}_{n}.json" for n in names]
+            normal_file = next((f for f in files if f.exists()), None)
+            if normal_file is not None:
+                normal = json.loads(normal_file.read_text())
+                label = normal_file.stem.removeprefix(f"run_{args.dataset}_{model}_")
+                rows.append([f"this repo, {label} ({len(normal['runs'])} seeds)",
+                             *(_cell(normal["summary"], m) for m in METRIC_COLUMNS), *padding])
         name = f"run_{args.dataset}_{model}_{args.method}" + (f"_{args.tag}" if args.tag else "")
+        runs_wall_time_s = sum(r["wall_time_s"] for r in runs)
         path = write_result(
             name,
             {"dataset": args.dataset, "model": model, "method": args.method,
              "summary": summary, "paper": paper, "difference_to_paper": gap,
-             "runs_wall_time_s": sum(r["wall_time_s"] for r in runs), "runs": runs},
-            markdown_table(header, rows),
+             "runs_wall_time_s": runs_wall_time_s, "runs": runs},
+            markdown_table(header, rows)
+            + f"\nTraining time of the runs, cached ones included: {runs_wall_time_s:.0f} s.\n",
             seeds=args.seeds, wall_time_s=time.perf_counter() - start, device=args.device,
             title=f"{model} / {args.method} on {args.dataset}", results_dir=args.results_dir,
         )

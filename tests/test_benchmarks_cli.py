@@ -23,6 +23,7 @@ def test_run_writes_json_and_markdown(tmp_path, model):
     assert all(0.0 <= run["test"]["ndcg@5"] <= 1.0 for run in record["runs"])
     table = (tmp_path / f"run_synthetic_{model}_normal.md").read_text()
     assert "| this run (2 seeds) |" in table
+    assert "Training time of the runs, cached ones included:" in table
 
 
 def test_seeded_runs_repeat_exactly(tmp_path):
@@ -71,6 +72,21 @@ def test_sgdl_method_records_its_phases(tmp_path):
     assert run["sgdl_config"]["history"] == 1
     assert [e["phase"] for e in run["epochs"]] == ["memorization", "self_guided"]
     assert run["epochs"][1]["weight_clean"] is not None
+
+
+def test_an_sgdl_run_shows_the_normal_run_of_its_own_tag(tmp_path):
+    def run(method, *tag):
+        main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", method,
+              "--epochs", "1", "--results-dir", str(tmp_path), "--no-cache", *tag])
+
+    run("normal")
+    run("normal", "--seeds", "0", "1", "--tag", "long")
+    run("sgdl", "--tag", "long")
+    run("sgdl", "--tag", "other")
+    assert "| this repo, normal_long (2 seeds) |" in (
+        tmp_path / "run_synthetic_neumf_sgdl_long.md").read_text()
+    assert "| this repo, normal (1 seeds) |" in (
+        tmp_path / "run_synthetic_neumf_sgdl_other.md").read_text()
 
 
 def test_sgdl_early_stopping_waits_for_phase_two(tmp_path):
