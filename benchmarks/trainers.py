@@ -19,6 +19,7 @@ from benchmarks.models import MODELS
 from benchmarks.run_config import RunConfig
 from sgdl_wrap import (
     Batch,
+    Phase,
     Recommender,
     SGDLConfig,
     SGDLWrapper,
@@ -58,7 +59,7 @@ class Trainer:
         self.device = torch.device(config.device)
         self.model = spec.build(data.train).to(self.device)
         self.loss = spec.make_loss()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.resolved_lr())
+        self.optimizer = self.new_optimizer()
         self.positives = data.train
         self.sampler: NegativeSampler = UniformNegativeSampler(data.train)
         self.monitor: SGDLWrapper | None = None
@@ -66,6 +67,11 @@ class Trainer:
         if getattr(self.settings, "track_memorization", False):
             self.monitor = SGDLWrapper(self.model, self.loss, train=data.train,
                                        config=SGDLConfig(seed=config.seed), device=self.device)
+
+    def new_optimizer(self) -> torch.optim.Optimizer:
+        """A fresh Adam over ``self.model``'s parameters at the run's learning rate (a method
+        that replaces the model or restarts training calls it again)."""
+        return torch.optim.Adam(self.model.parameters(), lr=self.config.resolved_lr())
 
     def parse_settings(self, config: RunConfig) -> Any:
         """This method's hyperparameters from ``config.extra``."""
@@ -139,9 +145,8 @@ class SGDLTrainer(Trainer):
 
     def train_epoch(self, epoch: int) -> float:
         self.model.train()
-        if self.reset_model_optimizer and self.sgdl.phase.value == "self_guided":
-            self.optimizer = torch.optim.Adam(self.model.parameters(),
-                                              lr=self.config.resolved_lr())
+        if self.reset_model_optimizer and self.sgdl.phase is Phase.SELF_GUIDED:
+            self.optimizer = self.new_optimizer()
         total, count = 0.0, 0
         for batch in self.sgdl.batches(self.config.resolved_batch_size()):
             total += self.sgdl.step(batch, self.optimizer) * len(batch)
@@ -160,7 +165,7 @@ class SGDLTrainer(Trainer):
     @property
     def may_stop(self) -> bool:
         # Stopping in Phase I would end SGDL before its second phase ever ran.
-        return self.sgdl.phase.value == "self_guided"
+        return self.sgdl.phase is Phase.SELF_GUIDED
 
     @property
     def regime_changed(self) -> bool:

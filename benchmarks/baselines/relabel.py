@@ -123,7 +123,7 @@ class IRTrainer(Trainer):
         self.round_sizes.append(len(self.positives))
         torch.manual_seed(self.config.seed + self.round)
         self.model = MODELS[self.config.model].build(self.data.train).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.resolved_lr())
+        self.optimizer = self.new_optimizer()
         self.sampler = UniformNegativeSampler(self.positives)
 
     @property

@@ -195,7 +195,7 @@ class SGCNTrainer(Trainer):
                              s.init_keep_logit).to(self.device)
         self.masked = MaskedGraphModel(backbone, self.mask)
         self.model = self.masked
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.resolved_lr())
+        self.optimizer = self.new_optimizer()
 
     def batch_loss(self, batch: Batch, where: str) -> Tensor:
         s = self.settings
