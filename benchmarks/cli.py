@@ -21,12 +21,15 @@ from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.reproduce import add_parser as add_reproduce_parser
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import cached_run, time_epochs
+from benchmarks.significance import ALPHA, paired_improvement_p
 from benchmarks.tune import add_parser as add_tune_parser
 from sgdl_wrap.datasets import DATASETS
 
 log = logging.getLogger("benchmarks")
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
+
+
 def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation over seeds of every test metric."""
     summary = {}
@@ -39,6 +42,23 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def _cell(summary: dict[str, dict[str, float]], metric: str) -> str:
     return f"{summary[metric]['mean']:.4f} ± {summary[metric]['std']:.4f}"
+
+
+def paired_p_over(
+    runs: Sequence[dict[str, Any]], baseline_runs: Sequence[dict[str, Any]]
+) -> tuple[list[int], dict[str, float]] | None:
+    """The seeds ``runs`` share with ``baseline_runs`` and, per test metric, the one-sided
+    paired t-test's p that ``runs`` are better on them; None with fewer than two shared seeds."""
+    by_seed = {r["config"]["seed"]: r for r in baseline_runs}
+    pairs = [(r, by_seed[r["config"]["seed"]]) for r in runs if r["config"]["seed"] in by_seed]
+    if len(pairs) < 2:
+        return None
+    seeds = [r["config"]["seed"] for r, _ in pairs]
+    return seeds, {
+        metric: paired_improvement_p([r["test"][metric] for r, _ in pairs],
+                                     [b["test"][metric] for _, b in pairs])
+        for metric in runs[0]["test"]
+    }
 
 
 def _clean_ratio_at_switch(run: dict[str, Any]) -> str:
@@ -91,6 +111,7 @@ def _run_command(args: argparse.Namespace) -> None:
         for label, row in references.items():
             if row is not None:
                 rows.append([label, *(row[m] for m in METRIC_COLUMNS), *padding])
+        over_normal: dict[str, Any] | None = None
         if sgdl:
             # Normal under the same tag (the same protocol) when it ran, else untagged.
             names = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
@@ -101,14 +122,27 @@ def _run_command(args: argparse.Namespace) -> None:
                 label = normal_file.stem.removeprefix(f"run_{args.dataset}_{model}_")
                 rows.append([f"this repo, {label} ({len(normal['runs'])} seeds)",
                              *(_cell(normal["summary"], m) for m in METRIC_COLUMNS), *padding])
+                paired = paired_p_over(runs, normal["runs"])
+                if paired is not None:
+                    seeds, p_values = paired
+                    over_normal = {"normal": label, "seeds": seeds, "p": p_values}
+                    rows.append([
+                        f"p, this run > {label} (paired, seeds {' '.join(map(str, seeds))})",
+                        *(f"{p_values[m]:.3f}" + (" †" if p_values[m] < ALPHA else "")
+                          for m in METRIC_COLUMNS),
+                        *padding,
+                    ])
         name = f"run_{args.dataset}_{model}_{args.method}" + (f"_{args.tag}" if args.tag else "")
         runs_wall_time_s = sum(r["wall_time_s"] for r in runs)
         path = write_result(
             name,
             {"dataset": args.dataset, "model": model, "method": args.method,
              "summary": summary, "paper": paper, "difference_to_paper": gap,
-             "runs_wall_time_s": runs_wall_time_s, "runs": runs},
+             "paired_p_over_normal": over_normal, "runs_wall_time_s": runs_wall_time_s,
+             "runs": runs},
             markdown_table(header, rows)
+            + (f"\n† p < {ALPHA}, one-sided paired t-test over the shared seeds.\n"
+               if over_normal is not None else "")
             + f"\nTraining time of the runs, cached ones included: {runs_wall_time_s:.0f} s.\n",
             seeds=args.seeds, wall_time_s=time.perf_counter() - start, device=args.device,
             title=f"{model} / {args.method} on {args.dataset}", results_dir=args.results_dir,

@@ -6,6 +6,7 @@ import pytest
 from benchmarks.cli import main
 from benchmarks.data import load
 from benchmarks.run_config import RunConfig
+from benchmarks.significance import paired_improvement_p
 from benchmarks.trainers import SGDLTrainer
 
 
@@ -81,12 +82,30 @@ def test_an_sgdl_run_shows_the_normal_run_of_its_own_tag(tmp_path):
 
     run("normal")
     run("normal", "--seeds", "0", "1", "--tag", "long")
-    run("sgdl", "--tag", "long")
+    run("sgdl", "--seeds", "0", "1", "--tag", "long")
     run("sgdl", "--tag", "other")
-    assert "| this repo, normal_long (2 seeds) |" in (
-        tmp_path / "run_synthetic_neumf_sgdl_long.md").read_text()
-    assert "| this repo, normal (1 seeds) |" in (
-        tmp_path / "run_synthetic_neumf_sgdl_other.md").read_text()
+    long = (tmp_path / "run_synthetic_neumf_sgdl_long.md").read_text()
+    assert "| this repo, normal_long (2 seeds) |" in long
+    assert "| p, this run > normal_long (paired, seeds 0 1) |" in long
+    other = (tmp_path / "run_synthetic_neumf_sgdl_other.md").read_text()
+    assert "| this repo, normal (1 seeds) |" in other
+    assert "| p, this run" not in other  # one shared seed: no test
+
+
+def test_an_sgdl_run_tests_its_improvement_over_normal_seed_by_seed(tmp_path):
+    def run(method, *seeds):
+        main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", method,
+              "--epochs", "1", "--results-dir", str(tmp_path), "--no-cache", "--seeds", *seeds])
+        return json.loads((tmp_path / f"run_synthetic_neumf_{method}.json").read_text())
+
+    normal = run("normal", "0", "1", "2")
+    sgdl = run("sgdl", "2", "1", "5")
+    over = sgdl["paired_p_over_normal"]
+    assert over["normal"] == "normal" and over["seeds"] == [2, 1]
+    by_seed = {r["config"]["seed"]: r["test"]["recall@20"] for r in normal["runs"]}
+    expected = paired_improvement_p(
+        [r["test"]["recall@20"] for r in sgdl["runs"][:2]], [by_seed[2], by_seed[1]])
+    assert over["p"]["recall@20"] == pytest.approx(expected, nan_ok=True)
 
 
 def test_sgdl_early_stopping_waits_for_phase_two(tmp_path):
