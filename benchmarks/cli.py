@@ -66,6 +66,31 @@ def _clean_ratio_at_switch(run: dict[str, Any]) -> str:
     return "-" if switch is None else f"{run['epochs'][switch]['clean_ratio']:.3f}"
 
 
+def _normal_comparison(
+    args: argparse.Namespace, model: str, runs: Sequence[dict[str, Any]]
+) -> tuple[list[list[str]], dict[str, Any] | None]:
+    """Table rows (source and metric cells) for this repository's Normal run of the same tag
+    (the same protocol) when it ran, else the untagged one, and the paired test of ``runs``
+    over it; the test's record, or None without two shared seeds."""
+    names = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
+    files = [args.results_dir / f"run_{args.dataset}_{model}_{n}.json" for n in names]
+    normal_file = next((f for f in files if f.exists()), None)
+    if normal_file is None:
+        return [], None
+    normal = json.loads(normal_file.read_text())
+    label = normal_file.stem.removeprefix(f"run_{args.dataset}_{model}_")
+    rows = [[f"this repo, {label} ({len(normal['runs'])} seeds)",
+             *(_cell(normal["summary"], m) for m in METRIC_COLUMNS)]]
+    paired = paired_p_over(runs, normal["runs"])
+    if paired is None:
+        return rows, None
+    seeds, p_values = paired
+    rows.append([f"p, this run > {label} (paired, seeds {' '.join(map(str, seeds))})",
+                 *(f"{p_values[m]:.3f}" + (" †" if p_values[m] < ALPHA else "")
+                   for m in METRIC_COLUMNS)])
+    return rows, {"normal": label, "seeds": seeds, "p": p_values}
+
+
 def _run_command(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -111,27 +136,10 @@ def _run_command(args: argparse.Namespace) -> None:
         for label, row in references.items():
             if row is not None:
                 rows.append([label, *(row[m] for m in METRIC_COLUMNS), *padding])
-        over_normal: dict[str, Any] | None = None
+        over_normal = None
         if sgdl:
-            # Normal under the same tag (the same protocol) when it ran, else untagged.
-            names = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
-            files = [args.results_dir / f"run_{args.dataset}_{model}_{n}.json" for n in names]
-            normal_file = next((f for f in files if f.exists()), None)
-            if normal_file is not None:
-                normal = json.loads(normal_file.read_text())
-                label = normal_file.stem.removeprefix(f"run_{args.dataset}_{model}_")
-                rows.append([f"this repo, {label} ({len(normal['runs'])} seeds)",
-                             *(_cell(normal["summary"], m) for m in METRIC_COLUMNS), *padding])
-                paired = paired_p_over(runs, normal["runs"])
-                if paired is not None:
-                    seeds, p_values = paired
-                    over_normal = {"normal": label, "seeds": seeds, "p": p_values}
-                    rows.append([
-                        f"p, this run > {label} (paired, seeds {' '.join(map(str, seeds))})",
-                        *(f"{p_values[m]:.3f}" + (" †" if p_values[m] < ALPHA else "")
-                          for m in METRIC_COLUMNS),
-                        *padding,
-                    ])
+            normal_rows, over_normal = _normal_comparison(args, model, runs)
+            rows += [[*row, *padding] for row in normal_rows]
         name = f"run_{args.dataset}_{model}_{args.method}" + (f"_{args.tag}" if args.tag else "")
         runs_wall_time_s = sum(r["wall_time_s"] for r in runs)
         path = write_result(
