@@ -336,7 +336,9 @@ class SGDLWrapper:
                               float(result.losses.mean()))
         self.reports.append(report)
         log.info("SGDL %s", report)
-        if phase is Phase.SELF_GUIDED:
+        if phase is Phase.SELF_GUIDED and config.denoising:
+            # Without denoising learning the rows outside the memorized set are not trained
+            # on, so their loss rising says nothing about the weighting net.
             self._warn_if_loss_rises(report)
         self.epoch += 1
         self._weight_sum[:] = 0.0
