@@ -21,7 +21,7 @@ from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.reproduce import add_parser as add_reproduce_parser
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import cached_run, time_epochs
-from benchmarks.significance import ALPHA, paired_improvement_p
+from benchmarks.significance import ALPHA, paired_run_p
 from benchmarks.tune import add_parser as add_tune_parser
 from sgdl_wrap.datasets import DATASETS
 
@@ -44,23 +44,6 @@ def _cell(summary: dict[str, dict[str, float]], metric: str) -> str:
     return f"{summary[metric]['mean']:.4f} ± {summary[metric]['std']:.4f}"
 
 
-def paired_p_over(
-    runs: Sequence[dict[str, Any]], baseline_runs: Sequence[dict[str, Any]]
-) -> tuple[list[int], dict[str, float]] | None:
-    """The seeds ``runs`` share with ``baseline_runs`` and, per test metric, the one-sided
-    paired t-test's p that ``runs`` are better on them; None with fewer than two shared seeds."""
-    by_seed = {r["config"]["seed"]: r for r in baseline_runs}
-    pairs = [(r, by_seed[r["config"]["seed"]]) for r in runs if r["config"]["seed"] in by_seed]
-    if len(pairs) < 2:
-        return None
-    seeds = [r["config"]["seed"] for r, _ in pairs]
-    return seeds, {
-        metric: paired_improvement_p([r["test"][metric] for r, _ in pairs],
-                                     [b["test"][metric] for _, b in pairs])
-        for metric in runs[0]["test"]
-    }
-
-
 def _clean_ratio_at_switch(run: dict[str, Any]) -> str:
     switch = run.get("switch_epoch")
     return "-" if switch is None else f"{run['epochs'][switch]['clean_ratio']:.3f}"
@@ -81,10 +64,11 @@ def _normal_comparison(
     label = normal_file.stem.removeprefix(f"run_{args.dataset}_{model}_")
     rows = [[f"this repo, {label} ({len(normal['runs'])} seeds)",
              *(_cell(normal["summary"], m) for m in METRIC_COLUMNS)]]
-    paired = paired_p_over(runs, normal["runs"])
-    if paired is None:
+    tests = {m: paired_run_p(runs, normal["runs"], m) for m in runs[0]["test"]}
+    seeds = next(iter(tests.values()))[0]
+    if len(seeds) < 2:
         return rows, None
-    seeds, p_values = paired
+    p_values = {m: p for m, (_, p) in tests.items()}
     rows.append([f"p, this run > {label} (paired, seeds {' '.join(map(str, seeds))})",
                  *(f"{p_values[m]:.3f}" + (" †" if p_values[m] < ALPHA else "")
                    for m in METRIC_COLUMNS)])

@@ -28,7 +28,7 @@ from benchmarks.paper import METRIC_COLUMNS, TABLE3, TABLE4, TABLE4_SHIFTS, TABL
 from benchmarks.reporting import markdown_table, write_result
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import cached_run, run_path
-from benchmarks.significance import ALPHA, paired_improvement_p
+from benchmarks.significance import ALPHA, paired_run_p
 from sgdl_wrap.datasets import Dataset
 
 __all__ = ["ARTEFACTS", "Cell", "reproduce", "table2_methods"]
@@ -137,11 +137,7 @@ def _eta(measured: list[float], remaining: int) -> str:
 
 
 def _significant(sgdl: Cell, other: Cell, metric: str) -> bool:
-    pairs = {r["config"]["seed"]: r["test"][metric] for r in other.runs}
-    mine = {r["config"]["seed"]: r["test"][metric] for r in sgdl.runs}
-    seeds = sorted(set(pairs) & set(mine))
-    p = paired_improvement_p([mine[s] for s in seeds], [pairs[s] for s in seeds])
-    return bool(p < ALPHA)
+    return bool(paired_run_p(sgdl.runs, other.runs, metric)[1] < ALPHA)
 
 
 def _artefact_name(kind: str, args: argparse.Namespace) -> str:

@@ -101,10 +101,10 @@ def test_an_sgdl_run_tests_its_improvement_over_normal_seed_by_seed(tmp_path):
     normal = run("normal", "0", "1", "2")
     sgdl = run("sgdl", "2", "1", "5")
     over = sgdl["paired_p_over_normal"]
-    assert over["normal"] == "normal" and over["seeds"] == [2, 1]
+    assert over["normal"] == "normal" and over["seeds"] == [1, 2]
     by_seed = {r["config"]["seed"]: r["test"]["recall@20"] for r in normal["runs"]}
     expected = paired_improvement_p(
-        [r["test"]["recall@20"] for r in sgdl["runs"][:2]], [by_seed[2], by_seed[1]])
+        [r["test"]["recall@20"] for r in sgdl["runs"][1::-1]], [by_seed[1], by_seed[2]])
     assert over["p"]["recall@20"] == pytest.approx(expected, nan_ok=True)
 
 

@@ -9,7 +9,7 @@ from benchmarks.cli import main
 from benchmarks.reproduce import table2_methods
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import run
-from benchmarks.significance import paired_improvement_p
+from benchmarks.significance import paired_improvement_p, paired_run_p
 from sgdl_wrap.datasets import make_synthetic
 
 TINY = ["--dataset", "synthetic", "--model", "neumf", "--seeds", "0", "1", "--epochs", "2",
@@ -108,6 +108,19 @@ def test_paired_improvement_against_a_hand_computed_example():
     assert paired_improvement_p([1.5, 3.0, 3.25], [0.5, 1.0, 0.25]) == pytest.approx(expected)
     assert expected == pytest.approx(0.03709, abs=1e-5)
     assert paired_improvement_p([0.5, 1.0, 0.25], [1.5, 3.0, 3.25]) == pytest.approx(1 - expected)
+
+
+def test_runs_are_paired_by_seed():
+    def runs(values):
+        return [{"config": {"seed": seed}, "test": {"recall@20": value}}
+                for seed, value in values.items()]
+
+    # The hand-computed example above, in another order and with unshared seeds 7 and 9.
+    treatment = runs({4: 3.25, 9: 0.0, 1: 1.5, 2: 3.0})
+    baseline = runs({2: 1.0, 1: 0.5, 7: 9.0, 4: 0.25})
+    seeds, p = paired_run_p(treatment, baseline, "recall@20")
+    assert seeds == [1, 2, 4]
+    assert p == pytest.approx(0.5 - 12**0.5 / (2 * 14**0.5))
 
 
 def test_paired_improvement_edge_cases():
