@@ -102,9 +102,11 @@ def test_an_sgdl_run_tests_its_improvement_over_normal_seed_by_seed(tmp_path):
     sgdl = run("sgdl", "2", "1", "5")
     over = sgdl["paired_p_over_normal"]
     assert over["normal"] == "normal" and over["seeds"] == [1, 2]
-    by_seed = {r["config"]["seed"]: r["test"]["recall@20"] for r in normal["runs"]}
-    expected = paired_improvement_p(
-        [r["test"]["recall@20"] for r in sgdl["runs"][1::-1]], [by_seed[1], by_seed[2]])
+    def recall(runs):
+        return {r["config"]["seed"]: r["test"]["recall@20"] for r in runs}
+
+    mine, theirs = recall(sgdl["runs"]), recall(normal["runs"])
+    expected = paired_improvement_p([mine[1], mine[2]], [theirs[1], theirs[2]])
     assert over["p"]["recall@20"] == pytest.approx(expected, nan_ok=True)
 
 
