@@ -65,38 +65,53 @@ def _nodes(n_users: int, users: Tensor, items: Tensor) -> Tensor:
     return torch.cat([users, items.reshape(-1) + n_users])
 
 
+def _contiguous(part: slice, samples: int, name: str) -> tuple[int, int]:
+    start, stop, step = part.indices(samples)
+    if step != 1:
+        raise ValueError(f"{name} must be a contiguous slice, got step {step}")
+    return start, max(start, stop)
+
+
 class GramBlock:
     """``K[T, J]``: the Gram's rows of the ``target`` samples' nodes ``T`` and its columns of
-    every node ``J`` of a batch, gathered once; every look-ahead that moves the target rows
-    (SGDL takes two per batch, from the training samples and from the memorized ones) reads
-    its columns from it instead of gathering rows of ``K`` again.
+    the nodes ``J`` of the ``sources`` samples, gathered once; every look-ahead that moves
+    the target rows (SGDL takes one or two per batch, from the training samples and from the
+    memorized ones) reads its columns from it instead of gathering rows of ``K`` again.
 
     Args:
         gram: ``K = P P^T`` ``[N, N]``.
         n_users: number of user nodes (item ``i`` is node ``n_users + i``).
         users, items: ``[B]``, ``[B, C]`` ids of the batch's gathered rows.
         target: the samples whose rows the look-aheads move.
+        sources: the samples whose columns the look-aheads read (a contiguous slice); the
+            fewer, the less of ``K`` is copied.
     """
 
     def __init__(
-        self, gram: Tensor, n_users: int, users: Tensor, items: Tensor, target: slice
+        self, gram: Tensor, n_users: int, users: Tensor, items: Tensor, target: slice,
+        sources: slice = slice(None),
     ) -> None:
         self.samples, self.candidates = items.shape
         self.target = target
+        self._first, self._stop = _contiguous(sources, self.samples, "sources")
         target_nodes = _nodes(n_users, users[target], items[target])
         # Whole rows first (contiguous reads of K), then the columns of that small block:
         # several times faster than one 2-D advanced index.
         self.block = gram.index_select(0, target_nodes).index_select(
-            1, _nodes(n_users, users, items)
+            1, _nodes(n_users, users[sources], items[sources])
         )
 
     def columns(self, source: slice) -> Tensor:
         """``K[T, S]`` ``[|T|, |S|]`` for the nodes ``S`` of the ``source`` samples (their
-        users, then their items)."""
-        start, stop, step = source.indices(self.samples)
-        if step != 1:
-            raise ValueError(f"source must be a contiguous slice, got step {step}")
-        first_item = self.samples + start * self.candidates
+        users, then their items), which must lie within ``sources``."""
+        start, stop = _contiguous(source, self.samples, "source")
+        if start < self._first or stop > self._stop:
+            raise ValueError(
+                f"source samples {start}:{stop} lie outside the gathered columns' samples "
+                f"{self._first}:{self._stop}"
+            )
+        start, stop = start - self._first, stop - self._first
+        first_item = self._stop - self._first + start * self.candidates
         return torch.cat([
             self.block[:, start:stop],
             self.block[:, first_item:first_item + (stop - start) * self.candidates],
@@ -107,37 +122,30 @@ def shifted_rows(
     gram: GramBlock,
     user_rows: Tensor,
     item_rows: Tensor,
-    objective: Tensor,
+    grad_users: Tensor,
+    grad_items: Tensor,
     lr: float,
     *,
     source: slice,
-    create_graph: bool,
 ) -> tuple[Tensor, Tensor]:
-    """The final rows of ``gram.target``'s samples after one SGD step of size ``lr`` on
-    ``objective``, which depends on the parameters only through the ``source`` samples' rows.
+    """The final rows of ``gram.target``'s samples after one SGD step of size ``lr`` on an
+    objective that depends on the parameters only through the ``source`` samples' rows.
 
     Args:
         gram: the Gram's block of the batch whose rows are given.
         user_rows, item_rows: ``[B, d]``, ``[B, C, d]`` the batch's final rows at the
-            current point, in the graph of ``objective``.
-        objective: scalar to descend.
+            current point.
+        grad_users, grad_items: ``[S, d]``, ``[S, C, d]`` the objective's gradients with
+            respect to the ``source`` samples' rows; the result is differentiable through
+            them (the meta-gradient).
         lr: step size ``eta_1``.
-        source: the samples ``objective`` reads (dimension 0).
-        create_graph: keep the step differentiable (for the meta-gradient).
+        source: the samples the objective reads (dimension 0).
 
     Returns:
-        ``[T, d]`` user rows and ``[T, C, d]`` item rows at the look-ahead point; the graph
-        of ``objective`` is retained.
+        ``[T, d]`` user rows and ``[T, C, d]`` item rows at the look-ahead point.
     """
-    grad_users, grad_items = torch.autograd.grad(
-        objective, [user_rows, item_rows], create_graph=create_graph, retain_graph=True,
-        allow_unused=True,
-    )
-    grad_users = torch.zeros_like(user_rows) if grad_users is None else grad_users
-    grad_items = torch.zeros_like(item_rows) if grad_items is None else grad_items
     dim = user_rows.shape[-1]
-    gradient = torch.cat([grad_users[source], grad_items[source].reshape(-1, dim)])
-    shift = gram.columns(source) @ gradient
+    shift = gram.columns(source) @ torch.cat([grad_users, grad_items.reshape(-1, dim)])
     target_users, target_items = user_rows[gram.target], item_rows[gram.target]
     count = target_users.shape[0]
     return (

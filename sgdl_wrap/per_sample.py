@@ -43,6 +43,7 @@ __all__ = [
     "SupportsGradientFactors",
     "factor_cosines",
     "loop_cosines",
+    "loss_gradients",
 ]
 
 _EPS = 1e-12
@@ -159,6 +160,7 @@ def factor_cosines(
     factors_at_hat: Mapping[str, Factor],
     *,
     theta_part: slice = slice(None),
+    grads_at_theta: Mapping[str, Tensor] | None = None,
 ) -> Tensor:
     """``[B, P]`` cosines, one column per factor name (sorted), from two factored forwards.
 
@@ -170,6 +172,9 @@ def factor_cosines(
         losses_at_hat: ``[B]`` losses of the same samples at ``theta_hat``.
         factors_at_hat: their factors (``B`` samples).
         theta_part: see ``factors_at_theta``.
+        grads_at_theta: the gradients of ``losses_at_theta.sum()`` with respect to each
+            factor's ``rows`` or ``outputs`` (all samples, before ``theta_part``) where the
+            caller has them already (:func:`loss_gradients`); else computed here.
 
     The losses' graphs are retained (the look-ahead losses feed the meta-gradient later).
     """
@@ -179,13 +184,11 @@ def factor_cosines(
             f"factor names differ between the two points: {names} vs {sorted(factors_at_hat)}"
         )
 
-    def grads_of(losses: Tensor, factors: Mapping[str, Factor]) -> list[Tensor]:
-        targets = [_target(factors[n]) for n in names]
-        found = torch.autograd.grad(losses.sum(), targets, retain_graph=True, allow_unused=True)
-        return [torch.zeros_like(t) if g is None else g for t, g in zip(targets, found)]
-
-    at_theta = [g[theta_part] for g in grads_of(losses_at_theta, factors_at_theta)]
-    at_hat = grads_of(losses_at_hat, factors_at_hat)
+    if grads_at_theta is None:
+        grads_at_theta = loss_gradients(losses_at_theta, factors_at_theta)
+    at_theta = [grads_at_theta[n][theta_part] for n in names]
+    grads_at_hat = loss_gradients(losses_at_hat, factors_at_hat)
+    at_hat = [grads_at_hat[n] for n in names]
     columns = []
     for name, g, h in zip(names, at_theta, at_hat):
         f, f_hat = _part(factors_at_theta[name], theta_part), factors_at_hat[name]
@@ -193,6 +196,19 @@ def factor_cosines(
         norm = _factor_dot(f, g, f, g) * _factor_dot(f_hat, h, f_hat, h)
         columns.append(dot / norm.clamp_min(0.0).sqrt().clamp_min(_EPS))
     return torch.stack(columns, dim=1).detach()
+
+
+def loss_gradients(losses: Tensor, factors: Mapping[str, Factor]) -> dict[str, Tensor]:
+    """The gradient of ``losses.sum()`` (``[B]``) with respect to each factor's ``rows`` or
+    ``outputs``, by name, without a graph (the losses' graph is retained). A factor's
+    sample ``b`` feeds only loss ``b``, so entry ``b`` of each gradient is that sample's own
+    gradient: one backward gives all of them."""
+    names = list(factors)
+    targets = [_target(factors[n]) for n in names]
+    found = torch.autograd.grad(losses.sum(), targets, retain_graph=True, allow_unused=True)
+    return {
+        n: torch.zeros_like(t) if g is None else g for n, t, g in zip(names, targets, found)
+    }
 
 
 def loop_cosines(

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from sgdl_wrap.per_sample import (
     SupportsGradientFactors,
     factor_cosines,
     loop_cosines,
+    loss_gradients,
 )
 from sgdl_wrap.protocols import PerSampleLoss, Recommender, SupportsCandidateLosses
 from sgdl_wrap.sampling import UniformNegativeSampler
@@ -114,6 +116,12 @@ class _JointForward:
     factors: dict[str, Factor]
     users: Tensor
     memorized: slice
+
+    @cached_property
+    def loss_gradients(self) -> dict[str, Tensor]:
+        """Each sample's loss gradient with respect to its factors (one backward, shared by
+        the look-aheads through a Gram and the scheduler's cosines)."""
+        return loss_gradients(self.losses, self.factors)
 
 
 @dataclass(frozen=True)
@@ -530,7 +538,8 @@ class SGDLWrapper:
 
     def _step_to(
         self,
-        objective: Tensor,
+        losses: Tensor,
+        weights: Tensor | None,
         lr: float,
         *,
         params: dict[str, Tensor],
@@ -539,15 +548,18 @@ class SGDLWrapper:
         source: slice,
         create_graph: bool = True,
     ) -> _Point:
-        """The look-ahead point of one SGD step on ``objective`` (read from the ``source``
-        samples of ``joint``): parameters, or with a Gram the memorized batch's shifted rows."""
+        """The look-ahead point of one SGD step on the mean of ``weights * losses`` (the plain
+        mean for ``weights`` None), the losses of the ``source`` samples of ``joint``:
+        parameters, or with a Gram the memorized batch's shifted rows."""
         if gram is None:
+            objective = losses.mean() if weights is None else _weighted_mean(weights, losses)
             return lookahead(objective, params, lr, create_graph=create_graph)
         assert joint is not None
         users, items = self._row_factors(joint)
+        grad_users, grad_items = self._row_gradients(joint, losses, weights, source,
+                                                     create_graph)
         user_rows, item_rows = shifted_rows(
-            gram, users.rows, items.rows, objective, lr, source=source,
-            create_graph=create_graph,
+            gram, users.rows, items.rows, grad_users, grad_items, lr, source=source
         )
         assert items.ids is not None
         return _ShiftedRows(
@@ -557,6 +569,41 @@ class SGDLWrapper:
                 "item_embedding": RowFactor(item_rows, items.ids[joint.memorized], items.exact),
             },
         )
+
+    def _row_gradients(
+        self,
+        joint: _JointForward,
+        losses: Tensor,
+        weights: Tensor | None,
+        source: slice,
+        create_graph: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """Gradients ``[S, d]``, ``[S, C, d]`` of the mean of ``weights * losses`` with
+        respect to the ``source`` samples' final rows."""
+        if losses.dim() == 1:
+            # Sample b's rows feed only its own loss, so these are its loss gradients scaled
+            # by w_b / n: linear in the weights, so the meta-gradient needs no second-order
+            # backward through the loss and the scores.
+            gradients = joint.loss_gradients
+            scale = (
+                torch.full_like(losses, 1.0 / len(losses)) if weights is None
+                else weights / len(losses)
+            )
+            return (
+                scale[:, None] * gradients["user_embedding"][source],
+                scale[:, None, None] * gradients["item_embedding"][source],
+            )
+        users, items = self._row_factors(joint)
+        objective = losses.mean() if weights is None else _weighted_mean(weights, losses)
+        found = torch.autograd.grad(
+            objective, [users.rows, items.rows], create_graph=create_graph, retain_graph=True,
+            allow_unused=True,
+        )
+        grad_users, grad_items = (
+            torch.zeros_like(rows) if grad is None else grad
+            for rows, grad in zip([users.rows, items.rows], found)
+        )
+        return grad_users[source], grad_items[source]
 
     @staticmethod
     def _row_factors(joint: _JointForward) -> tuple[RowFactor, RowFactor]:
@@ -575,9 +622,17 @@ class SGDLWrapper:
             if full_gram is not None:
                 item_ids = self._row_factors(joint)[1].ids
                 assert item_ids is not None
-                # One gather of K serves both look-aheads, which move the memorized rows.
-                gram = GramBlock(full_gram, self.model.n_users, joint.users, item_ids,
-                                 target=joint.memorized)
+                # One gather of K serves both look-aheads, which move the memorized rows;
+                # the second one, from the memorized rows, is taken only for the features.
+                steps_from_memorized = (
+                    self.config.scheduler != "none"
+                    and self.config.feature_lookahead == "memorized"
+                )
+                gram = GramBlock(
+                    full_gram, self.model.n_users, joint.users, item_ids,
+                    target=joint.memorized,
+                    sources=slice(None) if steps_from_memorized else slice(0, len(batch)),
+                )
             scores, losses = joint.scores[: len(batch)], joint.losses[: len(batch)]
         else:
             scores = self.model.score(batch.users, batch.candidates)
@@ -586,7 +641,7 @@ class SGDLWrapper:
             losses = check_candidate_losses(self._candidate_losses(scores), scores, where=where)
         weights = self.weight_net(losses)
         theta_hat = self._step_to(
-            _weighted_mean(weights, losses), lr, params=params, gram=gram, joint=joint,
+            losses, weights, lr, params=params, gram=gram, joint=joint,
             source=slice(0, len(batch)),
         )
         meta_losses, selection = self._guide(memorized, joint, params, gram, theta_hat, lr, where)
@@ -650,7 +705,7 @@ class SGDLWrapper:
         else:
             losses = self._losses_at(params, memorized, where)
         point = (
-            self._step_to(losses.mean(), lr, params=params, gram=gram, joint=joint,
+            self._step_to(losses, None, lr, params=params, gram=gram, joint=joint,
                           source=joint.memorized if joint is not None else slice(None),
                           create_graph=False)
             if at_batch else theta_hat
@@ -659,7 +714,8 @@ class SGDLWrapper:
             scores_hat, factors_hat = self._factors_at(point, memorized)
             losses_hat = check_per_sample(self.loss_fn(scores_hat), len(memorized), where=where)
             cosines = factor_cosines(
-                joint.losses, joint.factors, losses_hat, factors_hat, theta_part=joint.memorized
+                joint.losses, joint.factors, losses_hat, factors_hat, theta_part=joint.memorized,
+                grads_at_theta=joint.loss_gradients,
             )
             meta_losses = self._losses_at(theta_hat, memorized, where) if at_batch else losses_hat
         else:

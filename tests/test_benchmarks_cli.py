@@ -164,7 +164,10 @@ def test_speed_benchmark_records_both_methods(tmp_path):
     record = json.loads(path.read_text())["models"]["lightgcn"]
     assert record["per_sample_gradients"] == "factors"
     assert record["normal"]["batches_timed"] == record["sgdl_phase2"]["batches_timed"] == 5
-    assert len(record["phase2_over_normal_per_round"]) == 2
+    rounds = record["phase2_over_normal_per_round"]
+    assert len(rounds) == 2
+    assert record["phase2_over_normal_round_median"] == pytest.approx(sum(rounds) / 2)
+    assert "median per round (range)" in path.with_suffix(".md").read_text()
     assert record["phase2_over_normal"] > 0 and record["sgdl_phase2_loop"]["batches_timed"] == 1
 
 

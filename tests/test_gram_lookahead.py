@@ -66,6 +66,14 @@ def test_a_gram_block_holds_the_columns_of_any_source(data):
         assert torch.equal(block.columns(source), gram[nodes(slice(4, 6))][:, nodes(source)])
     with pytest.raises(ValueError, match="contiguous slice, got step 2"):
         block.columns(slice(0, 6, 2))
+    narrow = GramBlock(gram, model.n_users, users, items, target=slice(4, 6),
+                       sources=slice(1, 4))
+    assert narrow.block.shape == (2 * 4, 3 * 4)
+    for source in (slice(1, 4), slice(2, 3), slice(1, 2)):
+        assert torch.equal(narrow.columns(source), gram[nodes(slice(4, 6))][:, nodes(source)])
+    with pytest.raises(ValueError, match="samples 0:4 lie outside the gathered columns' "
+                                         "samples 1:4"):
+        narrow.columns(slice(0, 4))
 
 
 @pytest.mark.parametrize("loss", [BPRLoss(), BCELoss(3)])
@@ -82,9 +90,10 @@ def test_shifted_rows_equal_the_functional_step(data, loss):
     scores, factors = model.per_sample_factors(users, items)
     objective = (weights * loss(scores[source])).mean()
     block = GramBlock(model.propagation_gram(), model.n_users, users, items, target)
+    rows = [factors["user_embedding"].rows, factors["item_embedding"].rows]
+    grad_users, grad_items = torch.autograd.grad(objective, rows, create_graph=True)
     user_rows, item_rows = shifted_rows(
-        block, factors["user_embedding"].rows, factors["item_embedding"].rows, objective, 0.7,
-        source=source, create_graph=True,
+        block, *rows, grad_users[source], grad_items[source], 0.7, source=source
     )
     theta_hat = lookahead(objective, trainable_parameters(model), 0.7)
     _, factors_hat = call_at(model, "per_sample_factors", theta_hat, users[target],
