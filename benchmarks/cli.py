@@ -49,12 +49,29 @@ def _clean_ratio_at_switch(run: dict[str, Any]) -> str:
     return "-" if switch is None else f"{run['epochs'][switch]['clean_ratio']:.3f}"
 
 
+# Run settings that make two methods' runs comparable seed by seed (all but the method,
+# its own settings, the seed and where it ran).
+_PROTOCOL = ("dataset", "model", "epochs", "patience", "eval_every", "batch_size", "lr", "ks")
+
+
+def _protocol_differences(runs: Sequence[dict[str, Any]], others: Sequence[dict[str, Any]]) -> str:
+    """``"epochs 200 vs 400, ..."`` (``others``' value first) for every protocol setting on
+    which the two sets of runs differ; empty when they agree."""
+    mine = {k: {json.dumps(r["config"][k]) for r in runs} for k in _PROTOCOL}
+    theirs = {k: {json.dumps(r["config"][k]) for r in others} for k in _PROTOCOL}
+    return ", ".join(
+        f"{k} {' / '.join(sorted(theirs[k]))} vs {' / '.join(sorted(mine[k]))}"
+        for k in _PROTOCOL if mine[k] != theirs[k]
+    )
+
+
 def _normal_comparison(
     args: argparse.Namespace, model: str, runs: Sequence[dict[str, Any]]
 ) -> tuple[list[list[str]], dict[str, Any] | None]:
     """Table rows (source and metric cells) for this repository's Normal run of the same tag
     (the same protocol) when it ran, else the untagged one, and the paired test of ``runs``
-    over it; the test's record, or None without two shared seeds."""
+    over it; the test's record, or None without two shared seeds or when the Normal runs
+    followed another protocol (their row then says which settings differ)."""
     names = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
     files = [args.results_dir / f"run_{args.dataset}_{model}_{n}.json" for n in names]
     normal_file = next((f for f in files if f.exists()), None)
@@ -62,8 +79,12 @@ def _normal_comparison(
         return [], None
     normal = json.loads(normal_file.read_text())
     label = normal_file.stem.removeprefix(f"run_{args.dataset}_{model}_")
-    rows = [[f"this repo, {label} ({len(normal['runs'])} seeds)",
+    differences = _protocol_differences(runs, normal["runs"])
+    rows = [[f"this repo, {label} ({len(normal['runs'])} seeds"
+             + (f"; another protocol: {differences})" if differences else ")"),
              *(_cell(normal["summary"], m) for m in METRIC_COLUMNS)]]
+    if differences:
+        return rows, None
     tests = {m: paired_run_p(runs, normal["runs"], m) for m in runs[0]["test"]}
     seeds = next(iter(tests.values()))[0]
     if len(seeds) < 2:

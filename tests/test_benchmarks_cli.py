@@ -92,6 +92,21 @@ def test_an_sgdl_run_shows_the_normal_run_of_its_own_tag(tmp_path):
     assert "| p, this run" not in other  # one shared seed: no test
 
 
+def test_an_sgdl_run_is_not_tested_against_normal_runs_of_another_protocol(tmp_path):
+    def run(method, *argv):
+        main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", method,
+              "--seeds", "0", "1", "--results-dir", str(tmp_path), "--no-cache", *argv])
+        return json.loads((tmp_path / f"run_synthetic_neumf_{method}.json").read_text())
+
+    run("normal", "--epochs", "1")
+    sgdl = run("sgdl", "--epochs", "2", "--patience", "1")
+    assert sgdl["paired_p_over_normal"] is None
+    table = (tmp_path / "run_synthetic_neumf_sgdl.md").read_text()
+    assert ("| this repo, normal (2 seeds; another protocol: epochs 1 vs 2, patience 10 vs 1) |"
+            in table)
+    assert "| p, this run" not in table
+
+
 def test_an_sgdl_run_tests_its_improvement_over_normal_seed_by_seed(tmp_path):
     def run(method, *seeds):
         main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", method,
