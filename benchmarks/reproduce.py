@@ -234,9 +234,9 @@ def table2(rep: Reproduction, data: Dataset) -> None:
         return made, made[-1]
 
     present = sorted({m for model in rep.models for m in methods(model)})
-    tuned = "".join(f" {m} uses {TABLE2_SETTINGS[(dataset, m)][0]}, "
-                    f"{TABLE2_SETTINGS[(dataset, m)][1]}."
-                    for m in present if (dataset, m) in TABLE2_SETTINGS)
+    tuned_methods = [(m, *TABLE2_SETTINGS[(dataset, m)])
+                     for m in present if (dataset, m) in TABLE2_SETTINGS]
+    tuned = "".join(f" {m} uses {settings}, {why}." for m, settings, why in tuned_methods)
 
     _table(rep, data, "table2", cells,
            lambda c: paper_row(rep.args.dataset, c.model, c.label), METRIC_COLUMNS,
