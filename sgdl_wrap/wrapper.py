@@ -622,8 +622,9 @@ class SGDLWrapper:
             if full_gram is not None:
                 item_ids = self._row_factors(joint)[1].ids
                 assert item_ids is not None
-                # One gather of K serves both look-aheads, which move the memorized rows;
-                # the second one, from the memorized rows, is taken only for the features.
+                # One gather of K serves every look-ahead (each moves the memorized rows):
+                # the training batch's columns, and the memorized batch's only when the
+                # scheduler's features take a look-ahead of their own from it.
                 steps_from_memorized = (
                     self.config.scheduler != "none"
                     and self.config.feature_lookahead == "memorized"
