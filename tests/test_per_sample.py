@@ -11,7 +11,13 @@ from sgdl_wrap import SGDLConfig, SGDLWrapper
 from sgdl_wrap.datasets import make_synthetic
 from sgdl_wrap.gradient_check import check_gradient_factors, gradient_factor_agreement
 from sgdl_wrap.lookahead import call_at, trainable_parameters
-from sgdl_wrap.per_sample import LinearFactor, RowFactor, factor_cosines, loop_cosines
+from sgdl_wrap.per_sample import (
+    LinearFactor,
+    RowFactor,
+    factor_cosines,
+    loop_cosines,
+    loss_gradients,
+)
 from test_adapter_contract import tiny_interactions
 from toy_models import FactoredMF, TinyMF
 
@@ -85,6 +91,22 @@ def test_a_joint_forward_part_equals_a_separate_forward(name):
     scores, factors = model.per_sample_factors(users[2:], items[2:])
     separate = factor_cosines(loss(scores), factors, losses_hat, factors_hat)
     torch.testing.assert_close(joint, separate)
+
+
+def test_loss_gradients_hold_each_samples_own_gradient():
+    torch.manual_seed(0)
+    model = NeuMF(TRAIN.n_users, TRAIN.n_items, factors=4, mlp_layers=2).double()
+    users, items = torch.tensor([0, 3, 3]), torch.tensor([[1, 2], [4, 2], [4, 2]])
+    scores, factors = model.per_sample_factors(users, items)
+    losses = BPRLoss()(scores)
+    gradients = loss_gradients(losses, factors)
+    assert sorted(gradients) == sorted(factors)
+    for name, factor in factors.items():
+        target = factor.rows if isinstance(factor, RowFactor) else factor.outputs
+        for b in range(3):
+            (own,) = torch.autograd.grad(losses[b], target, retain_graph=True)
+            torch.testing.assert_close(gradients[name][b], own[b])
+            assert not own[torch.arange(3) != b].any()  # sample b reaches only entry b
 
 
 def test_factor_cosines_rejects_mismatched_names():
