@@ -205,10 +205,8 @@ def loss_gradients(losses: Tensor, factors: Mapping[str, Factor]) -> dict[str, T
     gradient: one backward gives all of them."""
     names = list(factors)
     targets = [_target(factors[n]) for n in names]
-    found = torch.autograd.grad(losses.sum(), targets, retain_graph=True, allow_unused=True)
-    return {
-        n: torch.zeros_like(t) if g is None else g for n, t, g in zip(names, targets, found)
-    }
+    found = torch.autograd.grad(losses.sum(), targets, retain_graph=True, materialize_grads=True)
+    return dict(zip(names, found))
 
 
 def loop_cosines(

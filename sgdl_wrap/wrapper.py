@@ -548,12 +548,12 @@ class SGDLWrapper:
         source: slice,
         create_graph: bool = True,
     ) -> _Point:
-        """The look-ahead point of one SGD step on the mean of ``weights * losses`` (the plain
-        mean for ``weights`` None), the losses of the ``source`` samples of ``joint``:
-        parameters, or with a Gram the memorized batch's shifted rows."""
+        """The look-ahead point of one SGD step on :func:`_weighted_mean` of ``weights`` and
+        ``losses`` (the losses of the ``source`` samples of ``joint``): parameters, or with a
+        Gram the memorized batch's shifted rows."""
         if gram is None:
-            objective = losses.mean() if weights is None else _weighted_mean(weights, losses)
-            return lookahead(objective, params, lr, create_graph=create_graph)
+            return lookahead(_weighted_mean(weights, losses), params, lr,
+                             create_graph=create_graph)
         assert joint is not None
         users, items = self._row_factors(joint)
         grad_users, grad_items = self._row_gradients(joint, losses, weights, source,
@@ -578,8 +578,8 @@ class SGDLWrapper:
         source: slice,
         create_graph: bool,
     ) -> tuple[Tensor, Tensor]:
-        """Gradients ``[S, d]``, ``[S, C, d]`` of the mean of ``weights * losses`` with
-        respect to the ``source`` samples' final rows."""
+        """Gradients ``[S, d]``, ``[S, C, d]`` of :func:`_weighted_mean` of ``weights`` and
+        ``losses`` with respect to the ``source`` samples' final rows."""
         if losses.dim() == 1:
             # Sample b's rows feed only its own loss, so these are its loss gradients scaled
             # by w_b / n: linear in the weights, so the meta-gradient needs no second-order
@@ -594,14 +594,9 @@ class SGDLWrapper:
                 scale[:, None, None] * gradients["item_embedding"][source],
             )
         users, items = self._row_factors(joint)
-        objective = losses.mean() if weights is None else _weighted_mean(weights, losses)
-        found = torch.autograd.grad(
-            objective, [users.rows, items.rows], create_graph=create_graph, retain_graph=True,
-            allow_unused=True,
-        )
-        grad_users, grad_items = (
-            torch.zeros_like(rows) if grad is None else grad
-            for rows, grad in zip([users.rows, items.rows], found)
+        grad_users, grad_items = torch.autograd.grad(
+            _weighted_mean(weights, losses), [users.rows, items.rows],
+            create_graph=create_graph, retain_graph=True, materialize_grads=True,
         )
         return grad_users[source], grad_items[source]
 
@@ -771,9 +766,11 @@ class SGDLWrapper:
         )
 
 
-def _weighted_mean(weights: Tensor, losses: Tensor) -> Tensor:
-    """Mean over rows of ``sum(weights * losses)`` within a row; ``[B]`` or ``[B, 1 + k]``."""
-    return (weights * losses).reshape(losses.shape[0], -1).sum(dim=1).mean()
+def _weighted_mean(weights: Tensor | None, losses: Tensor) -> Tensor:
+    """Mean over rows of ``sum(weights * losses)`` within a row (unweighted for ``weights``
+    None); ``[B]`` or ``[B, 1 + k]``."""
+    weighted = losses if weights is None else weights * losses
+    return weighted.reshape(losses.shape[0], -1).sum(dim=1).mean()
 
 
 def _meta_adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
