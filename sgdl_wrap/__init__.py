@@ -2,10 +2,11 @@
 
 from sgdl_wrap.batching import Batch, iterate_batches
 from sgdl_wrap.config import SGDLConfig
+from sgdl_wrap.diagnostics import EpochReport
 from sgdl_wrap.interactions import Interactions, UserCSR
 from sgdl_wrap.protocols import PerSampleLoss, Recommender
 from sgdl_wrap.sampling import NegativeSampler, PopularityNegativeSampler, UniformNegativeSampler
-from sgdl_wrap.wrapper import EpochReport, Phase, SGDLWrapper
+from sgdl_wrap.wrapper import Phase, SGDLWrapper
 
 __all__ = [
     "Batch",

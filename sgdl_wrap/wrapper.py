@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
 from enum import Enum
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -28,32 +26,32 @@ from torch import Tensor, nn
 
 from sgdl_wrap.batching import Batch, iterate_batches
 from sgdl_wrap.config import SGDLConfig
-from sgdl_wrap.gram_lookahead import (
-    GramBlock,
-    SupportsPropagationGram,
-    dot_scores,
-    shifted_rows,
-)
+from sgdl_wrap.diagnostics import EpochReport, epoch_report
+from sgdl_wrap.gram_lookahead import GramBlock, SupportsPropagationGram
 from sgdl_wrap.interactions import Interactions
-from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
+from sgdl_wrap.lookahead import trainable_parameters
 from sgdl_wrap.losses import check_candidate_losses, check_per_sample, per_sample_losses
 from sgdl_wrap.memorization import memorization_pass
 from sgdl_wrap.memory_bank import MemoryBank
+from sgdl_wrap.meta_lookahead import (
+    JointForward,
+    LookAhead,
+    Point,
+    ShiftedRows,
+    weighted_mean,
+)
 from sgdl_wrap.noise import NoiseEstimate, estimate_noise_rate, normalize_per_user
 from sgdl_wrap.per_sample import (
-    Factor,
-    RowFactor,
     SupportsGradientFactors,
     factor_cosines,
     loop_cosines,
-    loss_gradients,
 )
 from sgdl_wrap.protocols import PerSampleLoss, Recommender, SupportsCandidateLosses
 from sgdl_wrap.sampling import UniformNegativeSampler
 from sgdl_wrap.scheduler import DenoisingScheduler, Selection
 from sgdl_wrap.weighting import WeightNet
 
-__all__ = ["EpochReport", "Phase", "SGDLWrapper"]
+__all__ = ["Phase", "SGDLWrapper"]
 
 log = logging.getLogger(__name__)
 
@@ -64,81 +62,6 @@ _LOSS_RISE_WARNING = 1.1
 class Phase(str, Enum):
     MEMORIZATION = "memorization"
     SELF_GUIDED = "self_guided"
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    """What :meth:`SGDLWrapper.end_epoch` measured (ground-truth fields are None when the
-    training data carries no noisy flags; weight fields are None outside Phase II).
-
-    Attributes:
-        epoch: the epoch that just ended (0-based).
-        phase: the phase that epoch was trained in.
-        switched: whether Phase II starts with the next epoch.
-        memory_ratio: ``|M_t| / |D|``, the share of memorized training interactions.
-        noise_rate: the mixture's noise-rate estimate ``sigma``.
-        clean_ratio: ``1 - sigma``.
-        train_loss: mean unweighted per-sample loss over the training rows at the end of
-            the epoch (the memorization pass's losses). In Phase II it can rise while the
-            weighted objective falls: the weighting net then gives up on high-loss rows.
-        memorization_precision: share of memorized rows that are clean (``MP_t``).
-        memorization_recall: share of clean rows that are memorized (``MR_t``).
-        memory_rate_clean, memory_rate_noisy: share of clean / noisy rows memorized.
-        weight_clean, weight_noisy: mean learned weight of clean / noisy rows this epoch.
-    """
-
-    epoch: int
-    phase: str
-    switched: bool
-    memory_ratio: float
-    noise_rate: float
-    clean_ratio: float
-    train_loss: float
-    memorization_precision: float | None = None
-    memorization_recall: float | None = None
-    memory_rate_clean: float | None = None
-    memory_rate_noisy: float | None = None
-    weight_clean: float | None = None
-    weight_noisy: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class _JointForward:
-    """Scores ``[B + M, 1 + k]``, losses ``[B + M]``, gradient factors and users ``[B + M]``
-    of a training batch and its memorized batch scored together at ``theta``; ``memorized``
-    selects the memorized part."""
-
-    scores: Tensor
-    losses: Tensor
-    factors: dict[str, Factor]
-    users: Tensor
-    memorized: slice
-
-    @cached_property
-    def loss_gradients(self) -> dict[str, Tensor]:
-        """Each sample's loss gradient with respect to its factors (one backward, shared by
-        the look-aheads through a Gram and the scheduler's cosines)."""
-        return loss_gradients(self.losses, self.factors)
-
-
-@dataclass(frozen=True)
-class _ShiftedRows:
-    """The memorized batch at a look-ahead point reached through a propagation Gram:
-    scores ``[M, 1 + k]`` and the factors of its final rows."""
-
-    scores: Tensor
-    factors: dict[str, Factor]
-
-
-# A look-ahead point: parameters by name, or the memorized batch's rows there.
-_Point = Mapping[str, Tensor] | _ShiftedRows
-
-
-def _mean_or_none(values: np.ndarray) -> float | None:
-    return float(values.mean()) if values.size else None
 
 
 class SGDLWrapper:
@@ -185,6 +108,7 @@ class SGDLWrapper:
             raise ValueError(f"{type(model).__name__} has no trainable parameters")
         self.model = model
         self.loss_fn = loss
+        self._look_ahead = LookAhead(model, loss)
         self.train_data = train
         self.config = config if config is not None else SGDLConfig()
         first = next(model.parameters())
@@ -340,8 +264,12 @@ class SGDLWrapper:
             if reached or forced:
                 self.start_self_guided(memorized)
                 switched = True
-        report = self._report(phase, switched, memorized, estimate.rate,
-                              float(result.losses.mean()))
+        weighed = phase is Phase.SELF_GUIDED and config.denoising
+        report = epoch_report(
+            epoch=self.epoch, phase=phase.value, switched=switched, memorized=memorized,
+            noise_rate=estimate.rate, train_loss=float(result.losses.mean()),
+            noisy=self.train_data.noisy, weights=self.sample_weights() if weighed else None,
+        )
         self.reports.append(report)
         log.info("SGDL %s", report)
         if phase is Phase.SELF_GUIDED and config.denoising:
@@ -508,20 +436,6 @@ class SGDLWrapper:
             negatives=torch.from_numpy(negatives),
         ).to(self.device)
 
-    def _losses_at(self, point: _Point, batch: Batch, where: str) -> Tensor:
-        scores = (
-            point.scores if isinstance(point, _ShiftedRows)
-            else call_at(self.model, "score", point, batch.users, batch.candidates)
-        )
-        return check_per_sample(self.loss_fn(scores), len(batch), where=where)
-
-    def _factors_at(self, point: _Point, batch: Batch) -> tuple[Tensor, dict[str, Factor]]:
-        if isinstance(point, _ShiftedRows):
-            return point.scores, point.factors
-        return call_at(  # type: ignore[no-any-return]
-            self.model, "per_sample_factors", point, batch.users, batch.candidates
-        )
-
     def _gram(self) -> Tensor | None:
         """The model's propagation Gram when the look-ahead is taken on final rows."""
         if not self._gram_capable:
@@ -536,98 +450,20 @@ class SGDLWrapper:
             )
         return gram
 
-    def _step_to(
-        self,
-        losses: Tensor,
-        weights: Tensor | None,
-        lr: float,
-        *,
-        params: dict[str, Tensor],
-        gram: GramBlock | None,
-        joint: _JointForward | None,
-        source: slice,
-        create_graph: bool = True,
-    ) -> _Point:
-        """The look-ahead point of one SGD step on :func:`_weighted_mean` of ``weights`` and
-        ``losses`` (the losses of the ``source`` samples of ``joint``): parameters, or with a
-        Gram the memorized batch's shifted rows."""
-        if gram is None:
-            return lookahead(_weighted_mean(weights, losses), params, lr,
-                             create_graph=create_graph)
-        assert joint is not None
-        users, items = self._row_factors(joint)
-        grad_users, grad_items = self._row_gradients(joint, losses, weights, source,
-                                                     create_graph)
-        user_rows, item_rows = shifted_rows(
-            gram, users.rows, items.rows, grad_users, grad_items, lr, source=source
-        )
-        assert items.ids is not None
-        return _ShiftedRows(
-            dot_scores(user_rows, item_rows),
-            {
-                "user_embedding": RowFactor(user_rows, exact=users.exact),
-                "item_embedding": RowFactor(item_rows, items.ids[joint.memorized], items.exact),
-            },
-        )
-
-    def _row_gradients(
-        self,
-        joint: _JointForward,
-        losses: Tensor,
-        weights: Tensor | None,
-        source: slice,
-        create_graph: bool,
-    ) -> tuple[Tensor, Tensor]:
-        """Gradients ``[S, d]``, ``[S, C, d]`` of :func:`_weighted_mean` of ``weights`` and
-        ``losses`` with respect to the ``source`` samples' final rows."""
-        if losses.dim() == 1:
-            # Sample b's rows feed only its own loss, so these are its loss gradients scaled
-            # by w_b / n: linear in the weights, so the meta-gradient needs no second-order
-            # backward through the loss and the scores.
-            gradients = joint.loss_gradients
-            scale = (
-                torch.full_like(losses, 1.0 / len(losses)) if weights is None
-                else weights / len(losses)
-            )
-            return (
-                scale[:, None] * gradients["user_embedding"][source],
-                scale[:, None, None] * gradients["item_embedding"][source],
-            )
-        users, items = self._row_factors(joint)
-        grad_users, grad_items = torch.autograd.grad(
-            _weighted_mean(weights, losses), [users.rows, items.rows],
-            create_graph=create_graph, retain_graph=True, materialize_grads=True,
-        )
-        return grad_users[source], grad_items[source]
-
-    @staticmethod
-    def _row_factors(joint: _JointForward) -> tuple[RowFactor, RowFactor]:
-        users, items = joint.factors["user_embedding"], joint.factors["item_embedding"]
-        assert isinstance(users, RowFactor) and isinstance(items, RowFactor)
-        return users, items
-
     def _self_guided(self, batch: Batch, lr: float, where: str) -> Tensor:
         params = trainable_parameters(self.model)
         memorized = self._memorized_batch(self.config.memorized_batch_size or len(batch))
         full_gram = self._gram()
-        joint: _JointForward | None = None
+        joint: JointForward | None = None
         gram: GramBlock | None = None
         if full_gram is not None or (self._use_factors and self.config.scheduler != "none"):
-            joint = self._joint_forward(batch, memorized, where)
+            joint = self._look_ahead.joint_forward(batch, memorized, where)
             if full_gram is not None:
-                item_ids = self._row_factors(joint)[1].ids
-                assert item_ids is not None
-                # One gather of K serves every look-ahead (each moves the memorized rows):
-                # the training batch's columns, and the memorized batch's only when the
-                # scheduler's features take a look-ahead of their own from it.
-                steps_from_memorized = (
-                    self.config.scheduler != "none"
-                    and self.config.feature_lookahead == "memorized"
-                )
-                gram = GramBlock(
-                    full_gram, self.model.n_users, joint.users, item_ids,
-                    target=joint.memorized,
-                    sources=slice(None) if steps_from_memorized else slice(0, len(batch)),
+                # One gather of K serves every look-ahead (each moves the memorized rows).
+                gram = self._look_ahead.gram_block(
+                    full_gram, joint,
+                    steps_from_memorized=(self.config.scheduler != "none"
+                                          and self.config.feature_lookahead == "memorized"),
                 )
             scores, losses = joint.scores[: len(batch)], joint.losses[: len(batch)]
         else:
@@ -636,7 +472,7 @@ class SGDLWrapper:
         if self._candidate_losses is not None:
             losses = check_candidate_losses(self._candidate_losses(scores), scores, where=where)
         weights = self.weight_net(losses)
-        theta_hat = self._step_to(
+        theta_hat = self._look_ahead.step_to(
             losses, weights, lr, params=params, gram=gram, joint=joint,
             source=slice(0, len(batch)),
         )
@@ -665,59 +501,49 @@ class SGDLWrapper:
         self._weight_sum[rows] += new_weights.reshape(len(batch), -1)[:, 0].cpu().numpy()
         self._weighed_loss_sum[rows] += losses.detach().reshape(len(batch), -1)[:, 0].cpu().numpy()
         self._weight_count[rows] += 1
-        return _weighted_mean(new_weights, losses)
-
-    def _joint_forward(self, batch: Batch, memorized: Batch, where: str) -> _JointForward:
-        """One factored forward at ``theta`` for the training batch followed by the memorized
-        batch (it would otherwise cost two, a whole propagation each for graph models)."""
-        assert isinstance(self.model, SupportsGradientFactors)
-        users = torch.cat([batch.users, memorized.users])
-        scores, factors = self.model.per_sample_factors(
-            users, torch.cat([batch.candidates, memorized.candidates])
-        )
-        total = len(batch) + len(memorized)
-        losses = check_per_sample(
-            self.loss_fn(scores), total, where=f"{where} with its memorized batch"
-        )
-        return _JointForward(scores, losses, factors, users, slice(len(batch), total))
+        return weighted_mean(new_weights, losses)
 
     def _guide(
         self,
         memorized: Batch,
-        joint: _JointForward | None,
+        joint: JointForward | None,
         params: dict[str, Tensor],
         gram: GramBlock | None,
-        theta_hat: _Point,
+        theta_hat: Point,
         lr: float,
         where: str,
     ) -> tuple[Tensor, Selection | None]:
         """Per-sample meta losses at ``theta_hat`` and the scheduler's selection."""
         where = f"the memorized batch of {where}"
+        look_ahead = self._look_ahead
         if self.config.scheduler == "none":
-            return self._losses_at(theta_hat, memorized, where), None
+            return look_ahead.losses_at(theta_hat, memorized, where), None
         at_batch = self.config.feature_lookahead == "memorized"
         if joint is not None:
             losses = joint.losses[joint.memorized]
         else:
-            losses = self._losses_at(params, memorized, where)
+            losses = look_ahead.losses_at(params, memorized, where)
         point = (
-            self._step_to(losses, None, lr, params=params, gram=gram, joint=joint,
-                          source=joint.memorized if joint is not None else slice(None),
-                          create_graph=False)
+            look_ahead.step_to(losses, None, lr, params=params, gram=gram, joint=joint,
+                               source=joint.memorized if joint is not None else slice(None),
+                               create_graph=False)
             if at_batch else theta_hat
         )
         if joint is not None:
-            scores_hat, factors_hat = self._factors_at(point, memorized)
+            scores_hat, factors_hat = look_ahead.factors_at(point, memorized)
             losses_hat = check_per_sample(self.loss_fn(scores_hat), len(memorized), where=where)
             cosines = factor_cosines(
                 joint.losses, joint.factors, losses_hat, factors_hat, theta_part=joint.memorized,
                 grads_at_theta=joint.loss_gradients,
             )
-            meta_losses = self._losses_at(theta_hat, memorized, where) if at_batch else losses_hat
+            meta_losses = (
+                look_ahead.losses_at(theta_hat, memorized, where) if at_batch else losses_hat
+            )
         else:
-            assert not isinstance(point, _ShiftedRows)
-            cosines = loop_cosines(lambda p: self._losses_at(p, memorized, where), params, point)
-            meta_losses = self._losses_at(theta_hat, memorized, where)
+            assert not isinstance(point, ShiftedRows)
+            cosines = loop_cosines(lambda p: look_ahead.losses_at(p, memorized, where), params,
+                                   point)
+            meta_losses = look_ahead.losses_at(theta_hat, memorized, where)
         if self.scheduler is None:
             self._build_scheduler(cosines.shape[1])
         assert self.scheduler is not None
@@ -740,37 +566,6 @@ class SGDLWrapper:
                 "meta_lr, e.g. 100x, or keep the best checkpoint by validation)",
                 report.epoch, at_switch, report.train_loss,
             )
-
-    def _report(
-        self, phase: Phase, switched: bool, memorized: np.ndarray, noise_rate: float,
-        train_loss: float,
-    ) -> EpochReport:
-        extra: dict[str, float | None] = {}
-        noisy = self.train_data.noisy
-        if noisy is not None:
-            clean = ~noisy
-            hits = int((memorized & clean).sum())
-            extra["memorization_precision"] = hits / max(int(memorized.sum()), 1)
-            extra["memorization_recall"] = hits / max(int(clean.sum()), 1)
-            extra["memory_rate_clean"] = _mean_or_none(memorized[clean])
-            extra["memory_rate_noisy"] = _mean_or_none(memorized[noisy])
-            if phase is Phase.SELF_GUIDED and self.config.denoising:
-                weights = self.sample_weights()
-                seen = ~np.isnan(weights)
-                extra["weight_clean"] = _mean_or_none(weights[seen & clean])
-                extra["weight_noisy"] = _mean_or_none(weights[seen & noisy])
-        return EpochReport(
-            epoch=self.epoch, phase=phase.value, switched=switched,
-            memory_ratio=float(memorized.mean()), noise_rate=noise_rate,
-            clean_ratio=1.0 - noise_rate, train_loss=train_loss, **extra,
-        )
-
-
-def _weighted_mean(weights: Tensor | None, losses: Tensor) -> Tensor:
-    """Mean over rows of ``sum(weights * losses)`` within a row (unweighted for ``weights``
-    None); ``[B]`` or ``[B, 1 + k]``."""
-    weighted = losses if weights is None else weights * losses
-    return weighted.reshape(losses.shape[0], -1).sum(dim=1).mean()
 
 
 def _meta_adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
