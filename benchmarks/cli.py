@@ -65,27 +65,41 @@ def _protocol_differences(runs: Sequence[dict[str, Any]], others: Sequence[dict[
     )
 
 
-def _normal_comparison(
-    args: argparse.Namespace, model: str, runs: Sequence[dict[str, Any]]
-) -> tuple[list[list[str]], dict[str, Any] | None]:
-    """Table rows (source and metric cells) for this repository's Normal run of the same tag
-    (the same protocol) when it ran, else the untagged one, and the paired test of ``runs``
-    over it; the test's record, or None without two shared seeds or when the Normal runs
-    followed another protocol (their row then says which settings differ)."""
+def _comparison_files(args: argparse.Namespace, model: str) -> list[Path]:
+    """The result files ``--compare`` names, or by default (SGDL only) this repository's
+    Normal run of the same tag (the same protocol) when it ran, else the untagged one."""
+    prefix = f"run_{args.dataset}_{model}_"
+    if args.compare:
+        files = [args.results_dir / f"{prefix}{name}.json" for name in args.compare]
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"--compare: no result {', '.join(missing)} in {args.results_dir}"
+            )
+        return files
+    if args.method != "sgdl":
+        return []
     names = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
-    files = [args.results_dir / f"run_{args.dataset}_{model}_{n}.json" for n in names]
-    normal_file = next((f for f in files if f.exists()), None)
-    if normal_file is None:
-        return [], None
-    normal = json.loads(normal_file.read_text())
-    label = normal_file.stem.removeprefix(f"run_{args.dataset}_{model}_")
-    differences = _protocol_differences(runs, normal["runs"])
-    rows = [[f"this repo, {label} ({len(normal['runs'])} seeds"
+    found = (args.results_dir / f"{prefix}{n}.json" for n in names)
+    return [f for f in found if f.exists()][:1]
+
+
+def _comparison(
+    args: argparse.Namespace, model: str, runs: Sequence[dict[str, Any]], other_file: Path
+) -> tuple[list[list[str]], dict[str, Any] | None]:
+    """Table rows (source and metric cells) for the runs of ``other_file`` and the paired
+    test of ``runs`` over them; the test's record, or None without two shared seeds or
+    when the other runs followed another protocol (their row then says which settings
+    differ)."""
+    other = json.loads(other_file.read_text())
+    label = other_file.stem.removeprefix(f"run_{args.dataset}_{model}_")
+    differences = _protocol_differences(runs, other["runs"])
+    rows = [[f"this repo, {label} ({len(other['runs'])} seeds"
              + (f"; another protocol: {differences})" if differences else ")"),
-             *(_cell(normal["summary"], m) for m in METRIC_COLUMNS)]]
+             *(_cell(other["summary"], m) for m in METRIC_COLUMNS)]]
     if differences:
         return rows, None
-    tests = {m: paired_run_p(runs, normal["runs"], m) for m in runs[0]["test"]}
+    tests = {m: paired_run_p(runs, other["runs"], m) for m in runs[0]["test"]}
     seeds = next(iter(tests.values()))[0]
     if len(seeds) < 2:
         return rows, None
@@ -93,7 +107,7 @@ def _normal_comparison(
     rows.append([f"p, this run > {label} (paired, seeds {' '.join(map(str, seeds))})",
                  *(f"{p_values[m]:.3f}" + (" †" if p_values[m] < ALPHA else "")
                    for m in METRIC_COLUMNS)])
-    return rows, {"normal": label, "seeds": seeds, "p": p_values}
+    return rows, {"against": label, "seeds": seeds, "p": p_values}
 
 
 def _run_command(args: argparse.Namespace) -> None:
@@ -103,6 +117,8 @@ def _run_command(args: argparse.Namespace) -> None:
     log.info("dataset %s: %s", args.dataset, data.summary())
     for model in args.model:
         start = time.perf_counter()
+        # Looked up before training, so that a misspelt --compare fails at once.
+        other_files = _comparison_files(args, model)
         runs = []
         for seed in args.seeds:
             config = RunConfig(
@@ -141,21 +157,23 @@ def _run_command(args: argparse.Namespace) -> None:
         for label, row in references.items():
             if row is not None:
                 rows.append([label, *(row[m] for m in METRIC_COLUMNS), *padding])
-        over_normal = None
-        if sgdl:
-            normal_rows, over_normal = _normal_comparison(args, model, runs)
-            rows += [[*row, *padding] for row in normal_rows]
+        paired_tests = []
+        for other_file in other_files:
+            other_rows, test = _comparison(args, model, runs, other_file)
+            rows += [[*row, *padding] for row in other_rows]
+            if test is not None:
+                paired_tests.append(test)
         name = f"run_{args.dataset}_{model}_{args.method}" + (f"_{args.tag}" if args.tag else "")
         runs_wall_time_s = sum(r["wall_time_s"] for r in runs)
         path = write_result(
             name,
             {"dataset": args.dataset, "model": model, "method": args.method,
              "summary": summary, "paper": paper, "difference_to_paper": gap,
-             "paired_p_over_normal": over_normal, "runs_wall_time_s": runs_wall_time_s,
+             "paired_tests": paired_tests, "runs_wall_time_s": runs_wall_time_s,
              "runs": runs},
             markdown_table(header, rows)
             + (f"\n† p < {ALPHA}, one-sided paired t-test over the shared seeds.\n"
-               if over_normal is not None else "")
+               if paired_tests else "")
             + f"\nTraining time of the runs, cached ones included: {runs_wall_time_s:.0f} s.\n",
             seeds=args.seeds, wall_time_s=time.perf_counter() - start, device=args.device,
             title=f"{model} / {args.method} on {args.dataset}", results_dir=args.results_dir,
@@ -226,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
                                  "history=5; e.g. max_rate=0.1 for tce); unknown keys raise")
     run_parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     run_parser.add_argument("--tag", default="", help="suffix of the result file name")
+    run_parser.add_argument(
+        "--compare", nargs="+", metavar="RESULT",
+        help="results in --results-dir of the same dataset and model to set beside this run, "
+             "each with a paired test over the shared seeds if it followed the same protocol "
+             "(e.g. normal_authors-budget-400 sgdl_authors-budget-400); default for sgdl: "
+             "the Normal run of --tag, else the untagged one",
+    )
     run_parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR,
                             help="finished runs, keyed by their full configuration")
     run_parser.add_argument("--no-cache", action="store_true", help="always train")

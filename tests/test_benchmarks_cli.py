@@ -100,7 +100,7 @@ def test_an_sgdl_run_is_not_tested_against_normal_runs_of_another_protocol(tmp_p
 
     run("normal", "--epochs", "1")
     sgdl = run("sgdl", "--epochs", "2", "--patience", "1")
-    assert sgdl["paired_p_over_normal"] is None
+    assert sgdl["paired_tests"] == []
     table = (tmp_path / "run_synthetic_neumf_sgdl.md").read_text()
     assert ("| this repo, normal (2 seeds; another protocol: epochs 1 vs 2, patience 10 vs 1) |"
             in table)
@@ -115,14 +115,39 @@ def test_an_sgdl_run_tests_its_improvement_over_normal_seed_by_seed(tmp_path):
 
     normal = run("normal", "0", "1", "2")
     sgdl = run("sgdl", "2", "1", "5")
-    over = sgdl["paired_p_over_normal"]
-    assert over["normal"] == "normal" and over["seeds"] == [1, 2]
+    [over] = sgdl["paired_tests"]
+    assert over["against"] == "normal" and over["seeds"] == [1, 2]
     def recall(runs):
         return {r["config"]["seed"]: r["test"]["recall@20"] for r in runs}
 
     mine, theirs = recall(sgdl["runs"]), recall(normal["runs"])
     expected = paired_improvement_p([mine[1], mine[2]], [theirs[1], theirs[2]])
     assert over["p"]["recall@20"] == pytest.approx(expected, nan_ok=True)
+
+
+def test_a_run_is_compared_with_the_results_it_names(tmp_path):
+    def run(method, *argv):
+        main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", method,
+              "--epochs", "1", "--seeds", "0", "1", "--results-dir", str(tmp_path),
+              "--no-cache", *argv])
+
+    run("normal", "--tag", "long")
+    run("sgdl", "--tag", "long")
+    run("normal", "--tag", "short", "--epochs", "2")
+    run("sgdl", "--set", "scheduler=top_f", "--tag", "top-f",
+        "--compare", "normal_long", "sgdl_long", "normal_short")
+    result = json.loads((tmp_path / "run_synthetic_neumf_sgdl_top-f.json").read_text())
+    assert [t["against"] for t in result["paired_tests"]] == ["normal_long", "sgdl_long"]
+    table = (tmp_path / "run_synthetic_neumf_sgdl_top-f.md").read_text()
+    assert "| p, this run > sgdl_long (paired, seeds 0 1) |" in table
+    assert "| this repo, normal_short (2 seeds; another protocol: epochs 2 vs 1) |" in table
+    # Any method can be compared, and a name that is not there fails before training.
+    run("normal", "--tag", "again", "--compare", "normal_long")
+    again = json.loads((tmp_path / "run_synthetic_neumf_normal_again.json").read_text())
+    assert again["paired_tests"][0]["against"] == "normal_long"
+    with pytest.raises(FileNotFoundError, match="run_synthetic_neumf_sgdl_lng.json"):
+        run("sgdl", "--tag", "typo", "--compare", "sgdl_lng")
+    assert not (tmp_path / "run_synthetic_neumf_sgdl_typo.json").exists()
 
 
 def test_sgdl_early_stopping_waits_for_phase_two(tmp_path):
