@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -108,7 +109,6 @@ class SGDLWrapper:
             raise ValueError(f"{type(model).__name__} has no trainable parameters")
         self.model = model
         self.loss_fn = loss
-        self._look_ahead = LookAhead(model, loss)
         self.train_data = train
         self.config = config if config is not None else SGDLConfig()
         first = next(model.parameters())
@@ -156,6 +156,12 @@ class SGDLWrapper:
             if self.config.weight_candidates and isinstance(loss, SupportsCandidateLosses)
             else None
         )
+
+    @cached_property
+    def _look_ahead(self) -> LookAhead:
+        # Derived, not state: a wrapper pickled before this helper existed (a benchmark
+        # checkpoint of older code) still resumes.
+        return LookAhead(self.model, self.loss_fn)
 
     # ----------------------------------------------------------------- public API
 

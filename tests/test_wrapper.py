@@ -221,3 +221,17 @@ def test_phase_two_warns_when_the_unweighted_loss_rises(data, monkeypatch, caplo
     # Only a weighting net can give up on rows; without denoising learning there is none.
     warned = len(quiet) + 1 if denoising else 0
     assert len([r for r in caplog.records if "giving up" in r.message]) == warned
+
+
+def test_a_wrapper_pickled_before_its_look_ahead_helper_existed_still_trains(data):
+    # Benchmark checkpoints pickle the whole trainer; one written by older code lacks the
+    # helpers that later code derives from the model and the loss.
+    import pickle
+
+    _, optimizer, sgdl = _wrapper(data)
+    _epochs(sgdl, optimizer, 2)
+    restored = pickle.loads(pickle.dumps(sgdl))
+    restored.__dict__.pop("_look_ahead", None)
+    assert restored.phase.value == "self_guided"
+    _epochs(restored, optimizer, 1)
+    assert restored.reports[-1].phase == "self_guided"
