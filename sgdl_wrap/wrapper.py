@@ -270,6 +270,7 @@ class SGDLWrapper:
             if reached or forced:
                 self.start_self_guided(memorized)
                 switched = True
+        # Only a weighting net that trained this epoch has weights to report or to warn about.
         weighed = phase is Phase.SELF_GUIDED and config.denoising
         report = epoch_report(
             epoch=self.epoch, phase=phase.value, switched=switched, memorized=memorized,
@@ -278,7 +279,7 @@ class SGDLWrapper:
         )
         self.reports.append(report)
         log.info("SGDL %s", report)
-        if phase is Phase.SELF_GUIDED and config.denoising:
+        if weighed:
             # Without denoising learning the rows outside the memorized set are not trained
             # on, so their loss rising says nothing about the weighting net.
             self._warn_if_loss_rises(report)
