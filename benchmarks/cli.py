@@ -65,34 +65,40 @@ def _protocol_differences(runs: Sequence[dict[str, Any]], others: Sequence[dict[
     )
 
 
-def _comparison_files(args: argparse.Namespace, model: str) -> list[Path]:
-    """The result files ``--compare`` names, or by default (SGDL only) this repository's
-    Normal run of the same tag (the same protocol) when it ran, else the untagged one."""
-    prefix = f"run_{args.dataset}_{model}_"
+def _result_name(args: argparse.Namespace, model: str, label: str) -> str:
+    """The result file name (no suffix) of ``label`` (``<method>[_<tag>]``) for ``model``."""
+    return f"run_{args.dataset}_{model}_{label}"
+
+
+def _comparison_files(args: argparse.Namespace, model: str) -> list[tuple[str, Path]]:
+    """``(label, file)`` of the results ``--compare`` names, or by default (SGDL only) of this
+    repository's Normal run of the same tag (the same protocol) when it ran, else the
+    untagged one."""
+    def located(label: str) -> tuple[str, Path]:
+        return label, args.results_dir / f"{_result_name(args, model, label)}.json"
+
     if args.compare:
-        files = [args.results_dir / f"{prefix}{name}.json" for name in args.compare]
-        missing = [f.name for f in files if not f.exists()]
+        named = [located(label) for label in args.compare]
+        missing = [file.name for _, file in named if not file.exists()]
         if missing:
             raise FileNotFoundError(
                 f"--compare: no result {', '.join(missing)} in {args.results_dir}"
             )
-        return files
+        return named
     if args.method != "sgdl":
         return []
-    names = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
-    found = (args.results_dir / f"{prefix}{n}.json" for n in names)
-    return [f for f in found if f.exists()][:1]
+    labels = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
+    return [(label, file) for label, file in map(located, labels) if file.exists()][:1]
 
 
 def _comparison(
-    args: argparse.Namespace, model: str, runs: Sequence[dict[str, Any]], other_file: Path
+    runs: Sequence[dict[str, Any]], label: str, other_file: Path
 ) -> tuple[list[list[str]], dict[str, Any] | None]:
-    """Table rows (source and metric cells) for the runs of ``other_file`` and the paired
-    test of ``runs`` over them; the test's record, or None without two shared seeds or
-    when the other runs followed another protocol (their row then says which settings
-    differ)."""
+    """Table rows (source and metric cells) for the runs of ``other_file`` (named ``label``)
+    and the paired test of ``runs`` over them; the test's record, or None without two
+    shared seeds or when the other runs followed another protocol (their row then says
+    which settings differ)."""
     other = json.loads(other_file.read_text())
-    label = other_file.stem.removeprefix(f"run_{args.dataset}_{model}_")
     differences = _protocol_differences(runs, other["runs"])
     rows = [[f"this repo, {label} ({len(other['runs'])} seeds"
              + (f"; another protocol: {differences})" if differences else ")"),
@@ -158,12 +164,12 @@ def _run_command(args: argparse.Namespace) -> None:
             if row is not None:
                 rows.append([label, *(row[m] for m in METRIC_COLUMNS), *padding])
         paired_tests = []
-        for other_file in other_files:
-            other_rows, test = _comparison(args, model, runs, other_file)
+        for label, other_file in other_files:
+            other_rows, test = _comparison(runs, label, other_file)
             rows += [[*row, *padding] for row in other_rows]
             if test is not None:
                 paired_tests.append(test)
-        name = f"run_{args.dataset}_{model}_{args.method}" + (f"_{args.tag}" if args.tag else "")
+        name = _result_name(args, model, args.method + (f"_{args.tag}" if args.tag else ""))
         runs_wall_time_s = sum(r["wall_time_s"] for r in runs)
         path = write_result(
             name,
