@@ -19,7 +19,7 @@ from benchmarks.models import MODELS
 from benchmarks.paper import AUTHORS_LOG, METRIC_COLUMNS, paper_row
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.reproduce import add_parser as add_reproduce_parser
-from benchmarks.run_config import RunConfig
+from benchmarks.run_config import RunConfig, parse_setting
 from benchmarks.runner import cached_run, time_epochs
 from benchmarks.significance import ALPHA, paired_run_p
 from benchmarks.tune import add_parser as add_tune_parser
@@ -210,18 +210,6 @@ def _timing_command(args: argparse.Namespace) -> None:
         results_dir=args.results_dir,
     )
     print(markdown_table(["model", "epoch s", "ms / batch", "batches"], rows))
-
-
-def parse_setting(text: str) -> tuple[str, Any]:
-    """``key=value`` with a JSON value (``5``, ``0.1``, ``true``, ``null``) or a bare string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key, value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,12 +25,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.cli import parse_setting
 from benchmarks.data import default_data_dir, load
 from benchmarks.methods import METHODS
 from benchmarks.models import MODELS
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.run_config import RunConfig
+from benchmarks.run_config import RunConfig, parse_setting
 from benchmarks.trainers import SGDLTrainer, Trainer
 from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.memorization import memorization_pass

@@ -26,9 +26,10 @@ from benchmarks.data import load
 from benchmarks.methods import GRAPH_ONLY, POINTWISE_ONLY
 from benchmarks.paper import METRIC_COLUMNS, TABLE3, TABLE4, TABLE4_SHIFTS, TABLE5, paper_row
 from benchmarks.reporting import markdown_table, write_result
-from benchmarks.run_config import RunConfig
+from benchmarks.run_config import RunConfig, parse_setting
 from benchmarks.runner import cached_run, run_path
 from benchmarks.significance import ALPHA, paired_run_p
+from benchmarks.trainers import SGDLTrainer
 from sgdl_wrap.datasets import Dataset
 
 __all__ = ["ARTEFACTS", "Cell", "reproduce", "table2_methods"]
@@ -42,6 +43,12 @@ TABLE3_VARIANTS: dict[str, dict[str, Any]] = {
 }
 TABLE5_VARIANTS: dict[str, dict[str, Any]] = {
     "top_f": {"scheduler": "top_f"}, "mlp": {"scheduler": "mlp"}, "lstm": {},
+}
+# The SGDL settings each artefact varies, which --sgdl-set may therefore not fix.
+VARIED_SGDL_SETTINGS: dict[str, frozenset[str]] = {
+    "table3": frozenset(k for v in TABLE3_VARIANTS.values() for k in v),
+    "table4": frozenset({"noise_rate_shift"}),
+    "table5": frozenset({"scheduler"}),
 }
 # Baseline settings other than their authors', by (dataset, method), with where they come
 # from. SGL-ED at its authors' lambda1 = 0.1 stays at chance within the epoch caps used here
@@ -93,12 +100,19 @@ class Reproduction:
         self.args = args
         self.models: list[str] = args.model
         self.artefact = args.artefact
+        self.sgdl_settings: dict[str, Any] = dict(args.sgdl_settings or [])
 
     def config(self, model: str, method: str, seed: int, extra: dict[str, Any]) -> RunConfig:
+        """A run of the artefact; an SGDL run takes ``--sgdl-set`` under ``extra``."""
         a = self.args
+        if method == "sgdl":
+            extra = {**self.sgdl_settings, **extra}
         return RunConfig(dataset=a.dataset, model=model, method=method, seed=seed,
                          epochs=a.epochs, patience=a.patience, eval_every=a.eval_every,
                          device=a.device, extra=dict(extra))
+
+    def sgdl_note(self) -> str:
+        return f" SGDL runs use {self.sgdl_settings}." if self.sgdl_settings else ""
 
     def cell(self, model: str, label: str, method: str, extra: dict[str, Any]) -> Cell:
         return Cell(model, label, [self.config(model, method, s, extra) for s in self.args.seeds])
@@ -211,11 +225,13 @@ def _table(rep: Reproduction, data: Dataset, name: str,
     text = markdown_table(_header(metrics), rows) + (
         f"\nMean ± standard deviation over seeds {list(a.seeds)}; † marks a row SGDL beats "
         f"with p < {ALPHA} (one-sided paired t-test over seeds). Epoch cap {a.epochs}, "
-        f"patience {a.patience}. Training compute: {compute / 3600:.2f} h. {note}\n"
+        f"patience {a.patience}. Training compute: {compute / 3600:.2f} h. {note}"
+        f"{rep.sgdl_note()}\n"
     )
     write_result(_artefact_name(name, a), {"dataset": a.dataset, "rows": records,
                                          "compute_s": compute, "epochs": a.epochs,
-                                         "patience": a.patience},
+                                         "patience": a.patience,
+                                         "sgdl_settings": rep.sgdl_settings},
                  text, seeds=a.seeds, wall_time_s=time.perf_counter() - start, device=a.device,
                  title=f"{name.capitalize()} on {a.dataset}" + (f" ({a.tag})" if a.tag else ""),
                  results_dir=a.results_dir)
@@ -303,8 +319,9 @@ def _figure(rep: Reproduction, data: Dataset, number: int) -> None:
     draw({m: c.runs[0] for m, c in sgdl.items()}, {m: c.runs[0] for m, c in normal.items()},
          path)
     write_result(name, {"dataset": a.dataset, "png": path.name, "models": models,
-                        "compute_s": compute},
-                 f"![Figure {number}]({path.name})\n\nTraining compute: {compute / 60:.1f} min.\n",
+                        "compute_s": compute, "sgdl_settings": rep.sgdl_settings},
+                 f"![Figure {number}]({path.name})\n\nTraining compute: {compute / 60:.1f} min."
+                 f"{rep.sgdl_note()}\n",
                  seeds=[seed], wall_time_s=time.perf_counter() - start, device=a.device,
                  title=f"Figure {number} on {a.dataset}", results_dir=a.results_dir)
     print(f"written {path}")
@@ -322,6 +339,17 @@ ARTEFACTS: dict[str, Callable[[Reproduction, Dataset], None]] = {
 }
 
 
+def _check_sgdl_settings(settings: dict[str, Any], artefacts: Sequence[str]) -> None:
+    """Fail before anything trains: an unknown key or invalid value, or a setting that one
+    of ``artefacts`` varies (its rows would be mislabelled)."""
+    SGDLTrainer.split_settings(settings, seed=0)
+    for name in artefacts:
+        clash = sorted(VARIED_SGDL_SETTINGS.get(name, frozenset()) & settings.keys())
+        if clash:
+            raise ValueError(f"--sgdl-set {clash[0]}=... conflicts with {name}, whose rows "
+                             f"vary {clash[0]!r}")
+
+
 def reproduce(args: argparse.Namespace) -> None:
     """Entry point of the ``reproduce`` command."""
     if args.threads:
@@ -330,6 +358,7 @@ def reproduce(args: argparse.Namespace) -> None:
     log.info("dataset %s: %s", args.dataset, data.summary())
     names = list(ARTEFACTS) if args.artefact == "all" else [args.artefact]
     rep = Reproduction(args)
+    _check_sgdl_settings(rep.sgdl_settings, names)
     for name in names:
         rep.artefact = name
         ARTEFACTS[name](rep, data)
@@ -355,4 +384,8 @@ def add_parser(commands: Any, default_data_dir: Path | None, results_dir: Path,
     parser.add_argument("--cache-dir", type=Path, default=cache_dir)
     parser.add_argument("--tag", default="",
                         help="suffix of the output files: <artefact>_<dataset>_<tag>")
+    parser.add_argument("--sgdl-set", dest="sgdl_settings", type=parse_setting,
+                        action="append", metavar="KEY=VALUE",
+                        help="a setting of every SGDL run (an SGDLConfig key, e.g. "
+                             "meta_lr=5e-6); Tables 3-5's variants apply on top")
     parser.set_defaults(handler=reproduce)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.models import BATCH_SIZES, MODELS
 
-__all__ = ["RunConfig"]
+__all__ = ["RunConfig", "parse_setting"]
 
 
 @dataclass(frozen=True)
@@ -33,3 +35,16 @@ class RunConfig:
 
     def resolved_lr(self) -> float:
         return self.lr or MODELS[self.model].lr
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """One ``RunConfig.extra`` entry from the command line: ``key=value`` with a JSON value
+    (``5``, ``0.1``, ``true``, ``null``) or a bare string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value

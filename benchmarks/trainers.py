@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -132,16 +132,22 @@ class SGDLTrainer(Trainer):
         # Its own generator, so that recording figure data leaves training's draws alone.
         self.figure_rng = np.random.default_rng(config.seed)
 
-    def parse_settings(self, config: RunConfig) -> SGDLConfig:
-        """``extra`` holds :class:`SGDLConfig` keys and ``reset_model_optimizer`` (bool,
-        default False): re-create the model's Adam at every Phase II epoch, as the authors'
-        code does; the wrapper itself never touches the user's optimizer."""
-        wrapper = dict(config.extra)
+    @staticmethod
+    def split_settings(extra: Mapping[str, Any], seed: int) -> tuple[SGDLConfig, bool]:
+        """The wrapper's config and ``reset_model_optimizer`` from ``extra``: it holds
+        :class:`SGDLConfig` keys and ``reset_model_optimizer`` (bool, default False):
+        re-create the model's Adam at every Phase II epoch, as the authors' code does; the
+        wrapper itself never touches the user's optimizer. Raises on an unknown key or an
+        invalid value."""
+        wrapper = dict(extra)
         reset = wrapper.pop("reset_model_optimizer", False)
         if not isinstance(reset, bool):
             raise ValueError(f"reset_model_optimizer must be true or false, got {reset!r}")
-        self.reset_model_optimizer = reset
-        return SGDLConfig.from_dict({"seed": config.seed, **wrapper})
+        return SGDLConfig.from_dict({"seed": seed, **wrapper}), reset
+
+    def parse_settings(self, config: RunConfig) -> SGDLConfig:
+        settings, self.reset_model_optimizer = self.split_settings(config.extra, config.seed)
+        return settings
 
     def train_epoch(self, epoch: int) -> float:
         self.model.train()

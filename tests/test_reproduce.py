@@ -147,3 +147,32 @@ def test_tuned_table2_settings_are_valid_settings_of_their_method():
     for (_, method), (settings, source) in TABLE2_SETTINGS.items():
         settings_from_dict(METHODS[method].Settings, settings, method)  # raises if unknown
         assert source
+
+
+def test_sgdl_settings_reach_every_sgdl_run_and_only_those(tmp_path):
+    folders = ["--results-dir", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")]
+    main(["reproduce", "table2", *TINY, "--method", "normal", "--sgdl-set", "meta_lr=5e-6",
+          "--sgdl-set", "weight_hidden=8", *folders])
+    extras = {}
+    for path in (tmp_path / "cache").glob("*.json"):
+        config = json.loads(path.read_text())["config"]
+        extras.setdefault(config["method"], []).append(config["extra"])
+    assert extras == {"normal": [{}, {}],
+                      "sgdl": [{"meta_lr": 5e-6, "weight_hidden": 8}] * 2}
+    record = json.loads((tmp_path / "results" / "table2_synthetic.json").read_text())
+    assert record["sgdl_settings"] == {"meta_lr": 5e-6, "weight_hidden": 8}
+    assert "SGDL runs use {'meta_lr': 5e-06, 'weight_hidden': 8}." in (
+        tmp_path / "results" / "table2_synthetic.md").read_text()
+
+
+@pytest.mark.parametrize(("artefact", "setting", "error"), [
+    ("table2", "meta_lrr=5e-6", "unknown SGDL config key 'meta_lrr'"),
+    ("table2", "meta_lr=-1", "meta_lr"),
+    ("table5", "scheduler=mlp", "conflicts with table5"),
+    ("all", "denoising=false", "conflicts with table3"),
+])
+def test_bad_sgdl_settings_fail_before_training(tmp_path, artefact, setting, error):
+    with pytest.raises((KeyError, ValueError), match=error):
+        main(["reproduce", artefact, *TINY, "--sgdl-set", setting,
+              "--results-dir", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")])
+    assert not (tmp_path / "cache").exists()
