@@ -354,11 +354,11 @@ def reproduce(args: argparse.Namespace) -> None:
     """Entry point of the ``reproduce`` command."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = load(args.dataset, args.data_dir)
-    log.info("dataset %s: %s", args.dataset, data.summary())
     names = list(ARTEFACTS) if args.artefact == "all" else [args.artefact]
     rep = Reproduction(args)
     _check_sgdl_settings(rep.sgdl_settings, names)
+    data = load(args.dataset, args.data_dir)
+    log.info("dataset %s: %s", args.dataset, data.summary())
     for name in names:
         rep.artefact = name
         ARTEFACTS[name](rep, data)
@@ -387,5 +387,5 @@ def add_parser(commands: Any, default_data_dir: Path | None, results_dir: Path,
     parser.add_argument("--sgdl-set", dest="sgdl_settings", type=parse_setting,
                         action="append", metavar="KEY=VALUE",
                         help="a setting of every SGDL run (an SGDLConfig key, e.g. "
-                             "meta_lr=5e-6); Tables 3-5's variants apply on top")
+                             "meta_lr=5e-6), under the settings Tables 3-5 vary")
     parser.set_defaults(handler=reproduce)
