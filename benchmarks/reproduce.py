@@ -38,17 +38,27 @@ log = logging.getLogger(__name__)
 
 GRAPH_MODELS = frozenset({"ngcf", "lightgcn"})
 BASELINES = ("normal", "wbpr", "ir", "tce", "rce", "deca", "sgcn", "sgl")
+
+
+def _shift_label(shift: float) -> str:
+    return f"{shift * 100:+.0f}%" if shift else "0"
+
+
+# The SGDL rows of Tables 3-5: label -> SGDL settings.
 TABLE3_VARIANTS: dict[str, dict[str, Any]] = {
     "SGDL": {}, "w/o-DLS": {"denoising": False}, "w/o-ADS": {"scheduler": "none"},
+}
+TABLE4_VARIANTS: dict[str, dict[str, Any]] = {
+    _shift_label(s): {"noise_rate_shift": s} if s else {} for s in TABLE4_SHIFTS
 }
 TABLE5_VARIANTS: dict[str, dict[str, Any]] = {
     "top_f": {"scheduler": "top_f"}, "mlp": {"scheduler": "mlp"}, "lstm": {},
 }
 # The SGDL settings each artefact varies, which --sgdl-set may therefore not fix.
 VARIED_SGDL_SETTINGS: dict[str, frozenset[str]] = {
-    "table3": frozenset(k for v in TABLE3_VARIANTS.values() for k in v),
-    "table4": frozenset({"noise_rate_shift"}),
-    "table5": frozenset({"scheduler"}),
+    name: frozenset(key for settings in variants.values() for key in settings)
+    for name, variants in (("table3", TABLE3_VARIANTS), ("table4", TABLE4_VARIANTS),
+                           ("table5", TABLE5_VARIANTS))
 }
 # Baseline settings other than their authors', by (dataset, method), with where they come
 # from. SGL-ED at its authors' lambda1 = 0.1 stays at chance within the epoch caps used here
@@ -66,10 +76,6 @@ def table2_methods(model: str) -> list[str]:
     return [m for m in BASELINES
             if not (m in GRAPH_ONLY and not graph) and not (m in POINTWISE_ONLY and graph)
             ] + ["sgdl"]
-
-
-def _shift_label(shift: float) -> str:
-    return f"{shift * 100:+.0f}%" if shift else "0"
 
 
 @dataclass
@@ -276,16 +282,14 @@ def table3(rep: Reproduction, data: Dataset) -> None:
 
 def table4(rep: Reproduction, data: Dataset) -> None:
     def cells(model: str) -> tuple[list[Cell], Cell]:
-        made = [rep.cell(model, _shift_label(s), "sgdl", {"noise_rate_shift": s} if s else {})
-                for s in TABLE4_SHIFTS]
+        made = [rep.cell(model, label, "sgdl", extra) for label, extra in TABLE4_VARIANTS.items()]
         return made, made[TABLE4_SHIFTS.index(0.0)]
 
     def paper(c: Cell) -> dict[str, float] | None:
         row = TABLE4.get((_dataset_key(rep.args.dataset), c.model))
         if row is None:
             return None
-        shift = TABLE4_SHIFTS[[_shift_label(s) for s in TABLE4_SHIFTS].index(c.label)]
-        return {"recall@20": row[TABLE4_SHIFTS.index(shift)]}
+        return {"recall@20": row[list(TABLE4_VARIANTS).index(c.label)]}
 
     _table(rep, data, "table4", cells, paper, ("recall@20",),
            "+x%: the estimated noise rate is raised by x % (earlier switch to Phase II).")
