@@ -126,9 +126,10 @@ def write_result(
     json_path = results_dir / f"{name}.json"
     atomic_write(json_path, json.dumps(record, indent=2, sort_keys=False) + "\n")
     env = record["environment"]
+    threads = env["torch_threads"]
     footer = (
         f"\n`{command}` — commit {env['git_commit']}, torch {env['torch']}, {env['cpu']}"
-        f"{', ' + env['gpu'] if env['gpu'] else ''}, {env['torch_threads']} threads, "
+        f"{', ' + env['gpu'] if env['gpu'] else ''}, {threads} thread{'s' * (threads != 1)}, "
         f"seeds {list(seeds)}, wall time {wall_time_s:.1f} s\n"
     )
     atomic_write(results_dir / f"{name}.md", f"# {title or name}\n\n{table}{footer}")
