@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from benchmarks.baselines.deca import DeCATrainer
 from benchmarks.baselines.pointwise import RCETrainer, TCETrainer
 from benchmarks.baselines.relabel import IRTrainer
 from benchmarks.baselines.sgcn import SGCNTrainer
 from benchmarks.baselines.sgl import SGLTrainer
 from benchmarks.baselines.wbpr import WBPRTrainer
-from benchmarks.run_config import RunConfig
 from benchmarks.trainers import SGDLTrainer, Trainer
-from sgdl_wrap.datasets import Dataset
 
 __all__ = ["GRAPH_ONLY", "METHODS", "POINTWISE_ONLY"]
 
-METHODS: dict[str, Callable[[Dataset, RunConfig], Trainer]] = {
+METHODS: dict[str, type[Trainer]] = {
     "normal": Trainer,
     "sgdl": SGDLTrainer,
     "tce": TCETrainer,

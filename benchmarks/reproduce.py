@@ -346,7 +346,7 @@ ARTEFACTS: dict[str, Callable[[Reproduction, Dataset], None]] = {
 def _check_sgdl_settings(settings: dict[str, Any], artefacts: Sequence[str]) -> None:
     """Fail before anything trains: an unknown key or invalid value, or a setting that one
     of ``artefacts`` varies (its rows would be mislabelled)."""
-    SGDLTrainer.split_settings(settings, seed=0)
+    SGDLTrainer.settings_for(settings, seed=0)
     for name in artefacts:
         clash = sorted(VARIED_SGDL_SETTINGS.get(name, frozenset()) & settings.keys())
         if clash:

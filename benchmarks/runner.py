@@ -31,7 +31,7 @@ from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector
 
-__all__ = ["cached_run", "checkpoint_path", "run", "run_path", "time_epochs"]
+__all__ = ["cached_run", "checkpoint_path", "effective_extra", "run", "run_path", "time_epochs"]
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +152,23 @@ def run(data: Dataset, config: RunConfig, checkpoint: Path | None = None) -> dic
     }
 
 
+def effective_extra(config: RunConfig) -> dict[str, Any]:
+    """``config.extra`` without the entries that only restate the method's default (SGDL's
+    ``meta_lr=5e-4``), so that both spellings of one run share its cache entry."""
+    _check(config)
+    settings_for = METHODS[config.method].settings_for
+    settings = settings_for(config.extra, config.seed)
+    return {
+        key: value for key, value in config.extra.items()
+        if settings_for({k: v for k, v in config.extra.items() if k != key}, config.seed)
+        != settings
+    }
+
+
 def run_path(cache_dir: Path, config: RunConfig) -> Path:
     """Where :func:`cached_run` keeps the result of ``config``."""
-    key = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
+    keyed = dict(asdict(config), extra=effective_extra(config))
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir / f"{config.dataset}_{config.model}_{config.method}_s{config.seed}_{key}.json"
 
 

@@ -73,9 +73,15 @@ class Trainer:
         that replaces the model or restarts training calls it again)."""
         return torch.optim.Adam(self.model.parameters(), lr=self.config.resolved_lr())
 
+    @classmethod
+    def settings_for(cls, extra: Mapping[str, Any], seed: int) -> Any:
+        """This method's hyperparameters from a run's ``extra`` and seed; equal results mean
+        the same training. Raises on an unknown key or an invalid value."""
+        return settings_from_dict(cls.Settings, extra, f"{cls.name} setting")
+
     def parse_settings(self, config: RunConfig) -> Any:
         """This method's hyperparameters from ``config.extra``."""
-        return settings_from_dict(self.Settings, config.extra, f"{self.name} setting")
+        return self.settings_for(config.extra, config.seed)
 
     def batches(self) -> Iterator[Batch]:
         for batch in iterate_batches(self.positives, self.config.resolved_batch_size(),
@@ -132,8 +138,8 @@ class SGDLTrainer(Trainer):
         # Its own generator, so that recording figure data leaves training's draws alone.
         self.figure_rng = np.random.default_rng(config.seed)
 
-    @staticmethod
-    def split_settings(extra: Mapping[str, Any], seed: int) -> tuple[SGDLConfig, bool]:
+    @classmethod
+    def settings_for(cls, extra: Mapping[str, Any], seed: int) -> tuple[SGDLConfig, bool]:
         """The wrapper's config and ``reset_model_optimizer`` from ``extra``: it holds
         :class:`SGDLConfig` keys and ``reset_model_optimizer`` (bool, default False):
         re-create the model's Adam at every Phase II epoch, as the authors' code does; the
@@ -146,7 +152,7 @@ class SGDLTrainer(Trainer):
         return SGDLConfig.from_dict({"seed": seed, **wrapper}), reset
 
     def parse_settings(self, config: RunConfig) -> SGDLConfig:
-        settings, self.reset_model_optimizer = self.split_settings(config.extra, config.seed)
+        settings, self.reset_model_optimizer = self.settings_for(config.extra, config.seed)
         return settings
 
     def train_epoch(self, epoch: int) -> float:

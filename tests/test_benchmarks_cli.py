@@ -6,6 +6,7 @@ import pytest
 from benchmarks.cli import main
 from benchmarks.data import load
 from benchmarks.run_config import RunConfig
+from benchmarks.runner import effective_extra, run_path
 from benchmarks.significance import paired_improvement_p
 from benchmarks.trainers import SGDLTrainer
 
@@ -49,6 +50,26 @@ def test_finished_runs_are_cached_by_configuration(tmp_path):
     second = sweep(["0", "1"])
     assert len(list((tmp_path / "cache").glob("*.json"))) == 2
     assert second[0] == first[0]  # the cached run, wall time included
+
+
+def test_a_setting_that_restates_the_default_keys_the_same_cached_run(tmp_path):
+    def path(method, run_seed=0, **extra):
+        config = RunConfig(dataset="synthetic", model="neumf", method=method, seed=run_seed,
+                           extra=extra)
+        return run_path(tmp_path, config)
+
+    assert effective_extra(RunConfig("synthetic", "neumf", "sgdl", 0,
+                                     extra={"meta_lr": 5e-4, "tau": 2.0})) == {"tau": 2.0}
+    assert path("sgdl", meta_lr=5e-4) == path("sgdl")
+    assert path("sgdl", meta_lr=5e-4, reset_model_optimizer=False) == path("sgdl")
+    assert path("sgdl", meta_lr=5e-6) != path("sgdl")
+    assert path("normal", track_memorization=False) == path("normal")
+    assert path("tce", max_rate=0.2) == path("tce") != path("tce", max_rate=0.1)
+    # The run's seed seeds the wrapper unless a setting overrides it.
+    assert path("sgdl", run_seed=3, seed=0) != path("sgdl", run_seed=3)
+    assert path("sgdl", run_seed=3, seed=3) == path("sgdl", run_seed=3)
+    with pytest.raises(KeyError, match="unknown SGDL config key 'meta_rate'"):
+        path("sgdl", meta_rate=1e-3)
 
 
 def test_timing_command(tmp_path):
