@@ -158,11 +158,15 @@ def effective_extra(config: RunConfig) -> dict[str, Any]:
     _check(config)
     settings_for = METHODS[config.method].settings_for
     settings = settings_for(config.extra, config.seed)
-    return {
-        key: value for key, value in config.extra.items()
-        if settings_for({k: v for k, v in config.extra.items() if k != key}, config.seed)
-        != settings
-    }
+
+    def restates_default(key: str) -> bool:
+        rest = {k: v for k, v in config.extra.items() if k != key}
+        try:
+            return bool(settings_for(rest, config.seed) == settings)
+        except ValueError:  # the other settings are invalid without this one: it matters
+            return False
+
+    return {key: value for key, value in config.extra.items() if not restates_default(key)}
 
 
 def run_path(cache_dir: Path, config: RunConfig) -> Path:

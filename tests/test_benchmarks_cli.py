@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import re
 
@@ -5,10 +6,11 @@ import pytest
 
 from benchmarks.cli import main
 from benchmarks.data import load
+from benchmarks.methods import METHODS
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import effective_extra, run_path
 from benchmarks.significance import paired_improvement_p
-from benchmarks.trainers import SGDLTrainer
+from benchmarks.trainers import SGDLTrainer, Trainer
 
 
 @pytest.mark.parametrize("model", ["neumf", "lightgcn"])
@@ -70,6 +72,25 @@ def test_a_setting_that_restates_the_default_keys_the_same_cached_run(tmp_path):
     assert path("sgdl", run_seed=3, seed=3) == path("sgdl", run_seed=3)
     with pytest.raises(KeyError, match="unknown SGDL config key 'meta_rate'"):
         path("sgdl", meta_rate=1e-3)
+
+
+def test_a_setting_that_another_one_needs_stays_in_the_cache_key(monkeypatch):
+    @dataclasses.dataclass(frozen=True)
+    class RangeSettings:
+        low: float = 0.0
+        high: float = 1.0
+
+        def __post_init__(self):
+            if self.low >= self.high:
+                raise ValueError(f"low {self.low} must lie below high {self.high}")
+
+    class RangeTrainer(Trainer):
+        name = "range"
+        Settings = RangeSettings
+
+    monkeypatch.setitem(METHODS, "range", RangeTrainer)
+    extra = {"low": 2.0, "high": 3.0}
+    assert effective_extra(RunConfig("synthetic", "neumf", "range", 0, extra=extra)) == extra
 
 
 def test_timing_command(tmp_path):
