@@ -5,7 +5,8 @@ full configuration (:func:`benchmarks.runner.cached_run`) and checkpointed after
 epoch until it finishes, so a repeated or interrupted command only trains what is missing,
 continuing an interrupted run after its last finished epoch, and artefacts share runs
 (Table 2's SGDL runs are Table 3's "SGDL" row, Table 4's "0" column, Table 5's LSTM row and
-the figures' SGDL runs).
+the figures' SGDL runs). The same command started again on the same cache (one process per
+core) shares the work: each run is trained by one process and read by the others.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from benchmarks.methods import GRAPH_ONLY, POINTWISE_ONLY
 from benchmarks.paper import METRIC_COLUMNS, TABLE3, TABLE4, TABLE4_SHIFTS, TABLE5, paper_row
 from benchmarks.reporting import markdown_table, write_result
 from benchmarks.run_config import RunConfig, parse_setting
-from benchmarks.runner import cached_run, run_path
+from benchmarks.runner import run_path, try_cached_run
 from benchmarks.significance import ALPHA, paired_run_p
 from benchmarks.trainers import SGDLTrainer
 from sgdl_wrap.datasets import Dataset
@@ -102,6 +103,9 @@ class Cell:
 class Reproduction:
     """Plans, runs (through the cache) and reports one artefact."""
 
+    # Seconds between looks at runs another process is training: runs take minutes.
+    poll_s = 30.0
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.models: list[str] = args.model
@@ -125,22 +129,39 @@ class Reproduction:
 
     def execute(self, data: Dataset, cells: Sequence[Cell]) -> float:
         """Run every cell's configurations (cached ones are read); returns their total
-        training wall time in seconds."""
+        training wall time in seconds.
+
+        Runs another process is training (the same command started twice on one cache) are
+        passed over and read when they finish, so that both processes train all the time.
+        """
         configs = [c for cell in cells for c in cell.configs]
         todo = [c for c in configs if not run_path(self.args.cache_dir, c).exists()]
         results: dict[int, dict[str, Any]] = {}
         measured: list[float] = []
-        progress = tqdm(configs, desc=self.artefact, dynamic_ncols=True,
+        progress = tqdm(total=len(configs), desc=self.artefact, dynamic_ncols=True,
                         bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}")
-        for config in progress:
-            progress.set_postfix_str(
-                f"{config.model}/{config.method}/s{config.seed} {_eta(measured, len(todo))}")
-            start = time.perf_counter()
-            cached = config not in todo
-            results[id(config)] = cached_run(data, config, self.args.cache_dir)
-            if not cached:
-                measured.append(time.perf_counter() - start)
-                todo.remove(config)
+        pending = configs
+        while pending:
+            elsewhere = []
+            for config in pending:
+                progress.set_postfix_str(
+                    f"{config.model}/{config.method}/s{config.seed} {_eta(measured, len(todo))}")
+                start = time.perf_counter()
+                outcome = try_cached_run(data, config, self.args.cache_dir)
+                if outcome is None:
+                    elsewhere.append(config)
+                    continue
+                results[id(config)] = outcome.result
+                if outcome.trained:
+                    measured.append(time.perf_counter() - start)
+                if config in todo:
+                    todo.remove(config)
+                progress.update()
+            if elsewhere:
+                progress.set_postfix_str(
+                    f"waiting for {len(elsewhere)} run(s) another process is training")
+                time.sleep(self.poll_s)
+            pending = elsewhere
         progress.close()
         for cell in cells:
             cell.runs = [results[id(c)] for c in cell.configs]

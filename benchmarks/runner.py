@@ -15,7 +15,7 @@ import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -25,13 +25,17 @@ from benchmarks.checkpoint import load_checkpoint, save_checkpoint
 from benchmarks.methods import METHODS
 from benchmarks.models import MODELS
 from benchmarks.reporting import atomic_write, environment
+from benchmarks.run_claim import run_claim
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
 from sgdl_wrap.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector
 
-__all__ = ["cached_run", "checkpoint_path", "effective_extra", "run", "run_path", "time_epochs"]
+__all__ = [
+    "CachedRun", "cached_run", "checkpoint_path", "effective_extra", "run", "run_path",
+    "time_epochs", "try_cached_run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -181,24 +185,55 @@ def checkpoint_path(cache_dir: Path, config: RunConfig) -> Path:
     return run_path(cache_dir, config).with_suffix(".partial")
 
 
-def cached_run(data: Dataset, config: RunConfig, cache_dir: Path | None) -> dict[str, Any]:
+def cached_run(
+    data: Dataset, config: RunConfig, cache_dir: Path | None, *, poll_s: float = 30.0
+) -> dict[str, Any]:
     """:func:`run`, unless a finished run of the same configuration is in ``cache_dir``.
 
     A run's file is written atomically when it finishes; until then the run keeps a
     checkpoint beside it (``.partial``, removed at the end), so an interrupted sweep skips the
-    finished runs and continues the interrupted one after its last finished epoch.
+    finished runs and continues the interrupted one after its last finished epoch. While
+    another process trains the run (:mod:`.run_claim`), this one waits for its result,
+    looking every ``poll_s`` seconds.
     """
     if cache_dir is None:
         return run(data, config)
+    while (outcome := try_cached_run(data, config, cache_dir)) is None:
+        log.info("waiting for %s, which another process is training",
+                 run_path(cache_dir, config).name)
+        time.sleep(poll_s)
+    return outcome.result
+
+
+class CachedRun(NamedTuple):
+    """A run's result, and whether this process trained it (else it was read)."""
+
+    result: dict[str, Any]
+    trained: bool
+
+
+def try_cached_run(data: Dataset, config: RunConfig, cache_dir: Path) -> CachedRun | None:
+    """The cached result of ``config``, else the result of training it here (see
+    :func:`cached_run`), else None when another process is training it."""
     path = run_path(cache_dir, config)
     if path.exists():
         log.info("cached: %s", path.name)
-        return json.loads(path.read_text())
-    checkpoint = checkpoint_path(cache_dir, config)
-    result = run(data, config, checkpoint)
-    atomic_write(path, json.dumps(result))
-    checkpoint.unlink(missing_ok=True)
-    return result
+        return CachedRun(_read_result(path), trained=False)
+    with run_claim(path) as claimed:
+        if not claimed:
+            return None
+        if path.exists():  # finished by another process between the check and the claim
+            return CachedRun(_read_result(path), trained=False)
+        log.info("training: %s", path.name)
+        checkpoint = checkpoint_path(cache_dir, config)
+        result = run(data, config, checkpoint)
+        atomic_write(path, json.dumps(result))
+        checkpoint.unlink(missing_ok=True)
+        return CachedRun(result, trained=True)
+
+
+def _read_result(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
 
 
 def time_epochs(data: Dataset, config: RunConfig) -> dict[str, Any]:

@@ -1,0 +1,139 @@
+"""Processes sharing a run cache never train one run twice, and a dead holder's run is taken
+over."""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import benchmarks.reproduce as reproduce
+import benchmarks.runner as runner
+from benchmarks.run_claim import claim_path, run_claim
+from benchmarks.run_config import RunConfig
+from sgdl_wrap.datasets import make_synthetic
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="claims need flock")
+TINY = ["--dataset", "synthetic", "--model", "neumf", "--seeds", "0", "1", "--epochs", "2",
+        "--patience", "1"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(n_users=60, n_items=80, seed=0)
+
+
+def _config(seed=0):
+    return RunConfig(dataset="synthetic", model="neumf", method="normal", seed=seed, epochs=1,
+                     patience=1)
+
+
+def _fail(*args, **kwargs):
+    raise AssertionError("a run held by another process was trained")
+
+
+@posix_only
+def test_a_held_claim_is_refused_until_released(tmp_path):
+    result = tmp_path / "run.json"
+    with run_claim(result) as first:
+        with run_claim(result) as second:
+            assert first and not second
+    with run_claim(result) as again:
+        assert again
+    assert claim_path(result).exists(), "a claim whose run has no result stays"
+    result.write_text("{}")
+    with run_claim(result) as last:
+        assert last
+    assert not claim_path(result).exists()
+
+
+@posix_only
+def test_the_claim_of_a_killed_process_is_granted(tmp_path):
+    result = tmp_path / "run.json"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from benchmarks.run_claim import run_claim\n"
+         f"with run_claim(Path({str(result)!r})) as held:\n"
+         "    print(held, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        with run_claim(result) as claimed:
+            assert not claimed
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with run_claim(result) as claimed:
+        assert claimed
+
+
+@posix_only
+def test_a_run_another_process_trains_is_waited_for_not_trained(tmp_path, data, monkeypatch):
+    config = _config()
+    path = runner.run_path(tmp_path, config)
+    finished = {"test": {"recall@20": 0.5}, "wall_time_s": 1.0}
+    monkeypatch.setattr(runner, "run", _fail)
+
+    def other_process():
+        with run_claim(path):
+            claimed.set()
+            time.sleep(0.2)
+            path.write_text(json.dumps(finished))
+
+    claimed = threading.Event()
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    claimed.wait()
+    assert runner.try_cached_run(data, config, tmp_path) is None
+    assert runner.cached_run(data, config, tmp_path, poll_s=0.01) == finished
+    holder.join()
+
+
+def test_reproduce_passes_over_runs_trained_elsewhere_and_reads_them_last(
+    tmp_path, data, monkeypatch
+):
+    looked_at = []
+    busy = {1: 2}  # seed 1 is trained elsewhere for the first two looks
+
+    def fake_try(data, config, cache_dir):
+        looked_at.append(config.seed)
+        if busy.get(config.seed):
+            busy[config.seed] -= 1
+            return None
+        return runner.CachedRun({"test": {"seed": config.seed}, "wall_time_s": 1.0},
+                                trained=config.seed != 1)
+
+    monkeypatch.setattr(reproduce, "try_cached_run", fake_try)
+    monkeypatch.setattr(reproduce.Reproduction, "poll_s", 0.0)
+    args = reproduce.argparse.Namespace(model=["neumf"], artefact="table2", sgdl_settings=None,
+                                        seeds=[0, 1, 2], cache_dir=tmp_path)
+    rep = reproduce.Reproduction(args)
+    cell = reproduce.Cell("neumf", "Normal", [_config(seed) for seed in (0, 1, 2)])
+    assert rep.execute(data, [cell]) == 3.0
+    assert looked_at == [0, 1, 2, 1, 1]
+    assert [r["test"]["seed"] for r in cell.runs] == [0, 1, 2]
+
+
+@posix_only
+def test_two_processes_on_one_cache_divide_the_runs(tmp_path):
+    def start(tag):
+        return subprocess.Popen(
+            [sys.executable, "-m", "benchmarks", "--verbose", "reproduce", "table3", *TINY,
+             "--cache-dir", str(tmp_path / "cache"), "--results-dir", str(tmp_path / tag),
+             "--tag", tag],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+
+    processes = [start("a"), start("b")]
+    logs = [p.communicate(timeout=600)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], logs
+    trained = [name for log in logs for name in re.findall(r"training: (\S+)", log)]
+    # Three SGDL variants x two seeds, each trained by exactly one of the processes.
+    assert len(trained) == len(set(trained)) == 6
+    tables = [(tmp_path / t / f"table3_synthetic_{t}.json").read_text() for t in ("a", "b")]
+    assert json.loads(tables[0])["rows"] == json.loads(tables[1])["rows"]
