@@ -20,7 +20,7 @@ from benchmarks.paper import AUTHORS_LOG, METRIC_COLUMNS, paper_row
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.reproduce import add_parser as add_reproduce_parser
 from benchmarks.run_config import RunConfig, parse_setting
-from benchmarks.runner import cached_run, time_epochs
+from benchmarks.runner import cached_runs, time_epochs
 from benchmarks.significance import ALPHA, paired_run_p
 from benchmarks.tune import add_parser as add_tune_parser
 from sgdl_wrap.datasets import DATASETS
@@ -125,17 +125,18 @@ def _run_command(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         # Looked up before training, so that a misspelt --compare fails at once.
         other_files = _comparison_files(args, model)
-        runs = []
-        for seed in args.seeds:
-            config = RunConfig(
+        configs = [
+            RunConfig(
                 dataset=args.dataset, model=model, method=args.method, seed=seed,
                 epochs=args.epochs, patience=args.patience, eval_every=args.eval_every,
                 batch_size=args.batch_size, lr=args.lr, device=args.device,
                 extra=dict(args.settings),
             )
-            result = cached_run(data, config, None if args.no_cache else args.cache_dir)
+            for seed in args.seeds
+        ]
+        runs = cached_runs(data, configs, None if args.no_cache else args.cache_dir)
+        for seed, result in zip(args.seeds, runs):
             log.info("%s seed %d: test %s", model, seed, result["test"])
-            runs.append(result)
         summary = summarize(runs)
         paper = paper_row(args.dataset, model, args.method)
         sgdl = args.method == "sgdl"

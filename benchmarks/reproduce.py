@@ -1,7 +1,7 @@
 """``python -m benchmarks reproduce ARTEFACT``: the paper's Tables 2-5 and Figures 1, 3-5.
 
 Every artefact is a list of runs (model, method, seed, settings); each run is cached by its
-full configuration (:func:`benchmarks.runner.cached_run`) and checkpointed after every
+full configuration (:func:`benchmarks.runner.cached_runs`) and checkpointed after every
 epoch until it finishes, so a repeated or interrupted command only trains what is missing,
 continuing an interrupted run after its last finished epoch, and artefacts share runs
 (Table 2's SGDL runs are Table 3's "SGDL" row, Table 4's "0" column, Table 5's LSTM row and
@@ -28,7 +28,7 @@ from benchmarks.methods import GRAPH_ONLY, POINTWISE_ONLY
 from benchmarks.paper import METRIC_COLUMNS, TABLE3, TABLE4, TABLE4_SHIFTS, TABLE5, paper_row
 from benchmarks.reporting import markdown_table, write_result
 from benchmarks.run_config import RunConfig, parse_setting
-from benchmarks.runner import run_path, try_cached_run
+from benchmarks.runner import CachedRun, RunProgress, cached_runs, run_path
 from benchmarks.significance import ALPHA, paired_run_p
 from benchmarks.trainers import SGDLTrainer
 from sgdl_wrap.datasets import Dataset
@@ -128,44 +128,46 @@ class Reproduction:
         return Cell(model, label, [self.config(model, method, s, extra) for s in self.args.seeds])
 
     def execute(self, data: Dataset, cells: Sequence[Cell]) -> float:
-        """Run every cell's configurations (cached ones are read); returns their total
-        training wall time in seconds.
-
-        Runs another process is training (the same command started twice on one cache) are
-        passed over and read when they finish, so that both processes train all the time.
-        """
+        """Run every cell's configurations (cached ones are read, runs another process is
+        training are read when they finish); returns their total training wall time in
+        seconds."""
         configs = [c for cell in cells for c in cell.configs]
-        todo = [c for c in configs if not run_path(self.args.cache_dir, c).exists()]
-        results: dict[int, dict[str, Any]] = {}
-        measured: list[float] = []
-        progress = tqdm(total=len(configs), desc=self.artefact, dynamic_ncols=True,
-                        bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}")
-        pending = configs
-        while pending:
-            elsewhere = []
-            for config in pending:
-                progress.set_postfix_str(
-                    f"{config.model}/{config.method}/s{config.seed} {_eta(measured, len(todo))}")
-                start = time.perf_counter()
-                outcome = try_cached_run(data, config, self.args.cache_dir)
-                if outcome is None:
-                    elsewhere.append(config)
-                    continue
-                results[id(config)] = outcome.result
-                if outcome.trained:
-                    measured.append(time.perf_counter() - start)
-                if config in todo:
-                    todo.remove(config)
-                progress.update()
-            if elsewhere:
-                progress.set_postfix_str(
-                    f"waiting for {len(elsewhere)} run(s) another process is training")
-                time.sleep(self.poll_s)
-            pending = elsewhere
+        progress = _Progress(self.artefact, configs, self.args.cache_dir)
+        results = cached_runs(data, configs, self.args.cache_dir, poll_s=self.poll_s,
+                              progress=progress)
         progress.close()
         for cell in cells:
-            cell.runs = [results[id(c)] for c in cell.configs]
-        return sum(r["wall_time_s"] for r in results.values())
+            cell.runs, results = results[:len(cell.configs)], results[len(cell.configs):]
+        return sum(r["wall_time_s"] for cell in cells for r in cell.runs)
+
+
+class _Progress(RunProgress):
+    """A progress line: runs done, the run at hand and the estimated time left."""
+
+    def __init__(self, artefact: str, configs: Sequence[RunConfig], cache_dir: Path) -> None:
+        self.todo = [c for c in configs if not run_path(cache_dir, c).exists()]
+        self.measured: list[float] = []
+        self.started = time.perf_counter()
+        self.bar = tqdm(total=len(configs), desc=artefact, dynamic_ncols=True,
+                        bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}")
+
+    def starting(self, config: RunConfig) -> None:
+        self.started = time.perf_counter()
+        self.bar.set_postfix_str(f"{config.model}/{config.method}/s{config.seed} "
+                                 f"{_eta(self.measured, len(self.todo))}")
+
+    def finished(self, config: RunConfig, outcome: CachedRun) -> None:
+        if outcome.trained:
+            self.measured.append(time.perf_counter() - self.started)
+        if config in self.todo:
+            self.todo.remove(config)
+        self.bar.update()
+
+    def waiting(self, runs: int) -> None:
+        self.bar.set_postfix_str(f"waiting for {runs} run(s) another process is training")
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _eta(measured: list[float], remaining: int) -> str:

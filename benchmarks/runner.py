@@ -13,6 +13,7 @@ import json
 import logging
 import pickle
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,8 +34,8 @@ from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector
 
 __all__ = [
-    "CachedRun", "cached_run", "checkpoint_path", "effective_extra", "run", "run_path",
-    "time_epochs", "try_cached_run",
+    "CachedRun", "RunProgress", "cached_runs", "checkpoint_path", "effective_extra", "run",
+    "run_path", "time_epochs", "try_cached_run",
 ]
 
 log = logging.getLogger(__name__)
@@ -174,35 +175,15 @@ def effective_extra(config: RunConfig) -> dict[str, Any]:
 
 
 def run_path(cache_dir: Path, config: RunConfig) -> Path:
-    """Where :func:`cached_run` keeps the result of ``config``."""
+    """Where :func:`cached_runs` keeps the result of ``config``."""
     keyed = dict(asdict(config), extra=effective_extra(config))
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir / f"{config.dataset}_{config.model}_{config.method}_s{config.seed}_{key}.json"
 
 
 def checkpoint_path(cache_dir: Path, config: RunConfig) -> Path:
-    """Where :func:`cached_run` keeps the checkpoint of ``config``'s unfinished run."""
+    """Where :func:`cached_runs` keeps the checkpoint of ``config``'s unfinished run."""
     return run_path(cache_dir, config).with_suffix(".partial")
-
-
-def cached_run(
-    data: Dataset, config: RunConfig, cache_dir: Path | None, *, poll_s: float = 30.0
-) -> dict[str, Any]:
-    """:func:`run`, unless a finished run of the same configuration is in ``cache_dir``.
-
-    A run's file is written atomically when it finishes; until then the run keeps a
-    checkpoint beside it (``.partial``, removed at the end), so an interrupted sweep skips the
-    finished runs and continues the interrupted one after its last finished epoch. While
-    another process trains the run (:mod:`.run_claim`), this one waits for its result,
-    looking every ``poll_s`` seconds.
-    """
-    if cache_dir is None:
-        return run(data, config)
-    while (outcome := try_cached_run(data, config, cache_dir)) is None:
-        log.info("waiting for %s, which another process is training",
-                 run_path(cache_dir, config).name)
-        time.sleep(poll_s)
-    return outcome.result
 
 
 class CachedRun(NamedTuple):
@@ -212,9 +193,64 @@ class CachedRun(NamedTuple):
     trained: bool
 
 
+class RunProgress:
+    """What :func:`cached_runs` reports as it goes; these defaults report nothing."""
+
+    def starting(self, config: RunConfig) -> None:
+        """Before each attempt at ``config``'s run."""
+
+    def finished(self, config: RunConfig, outcome: CachedRun) -> None:
+        """After ``config``'s run was trained here or read."""
+
+    def waiting(self, runs: int) -> None:
+        """Before a pause for ``runs`` runs that other processes are training."""
+
+
+def cached_runs(
+    data: Dataset,
+    configs: Sequence[RunConfig],
+    cache_dir: Path | None,
+    *,
+    poll_s: float = 30.0,
+    progress: RunProgress | None = None,
+) -> list[dict[str, Any]]:
+    """The results of ``configs``, in their order: :func:`run` for each, unless a finished
+    run of the same configuration is in ``cache_dir``.
+
+    A run's file is written atomically when it finishes; until then the run keeps a
+    checkpoint beside it (``.partial``, removed at the end), so an interrupted sweep skips the
+    finished runs and continues the interrupted one after its last finished epoch. A run
+    another process is training (:mod:`.run_claim`: the same command started twice on one
+    cache) is passed over and read once it finishes, looking every ``poll_s`` seconds, so
+    that every process trains all the time.
+    """
+    progress = progress if progress is not None else RunProgress()
+    if cache_dir is None:
+        return [run(data, config) for config in configs]
+    results: dict[int, dict[str, Any]] = {}
+    pending = list(range(len(configs)))
+    while pending:
+        elsewhere = []
+        for index in pending:
+            config = configs[index]
+            progress.starting(config)
+            outcome = try_cached_run(data, config, cache_dir)
+            if outcome is None:
+                elsewhere.append(index)
+                continue
+            results[index] = outcome.result
+            progress.finished(config, outcome)
+        if elsewhere:
+            log.info("waiting for %d run(s) that other processes are training", len(elsewhere))
+            progress.waiting(len(elsewhere))
+            time.sleep(poll_s)
+        pending = elsewhere
+    return [results[index] for index in range(len(configs))]
+
+
 def try_cached_run(data: Dataset, config: RunConfig, cache_dir: Path) -> CachedRun | None:
     """The cached result of ``config``, else the result of training it here (see
-    :func:`cached_run`), else None when another process is training it."""
+    :func:`cached_runs`), else None when another process is training it."""
     path = run_path(cache_dir, config)
     if path.exists():
         log.info("cached: %s", path.name)

@@ -1,6 +1,6 @@
 """``python -m benchmarks tune``: choose one setting of a method on the validation set.
 
-Each value of the grid is a cached run per seed (:func:`benchmarks.runner.cached_run`); the
+Each value of the grid is a cached run per seed (:func:`benchmarks.runner.cached_runs`); the
 value with the best mean validation score of the model-selection metric (recall at the first
 K, as early stopping uses) wins. Test metrics are recorded but never used to choose.
 """
@@ -20,7 +20,7 @@ import torch
 from benchmarks.data import load
 from benchmarks.reporting import markdown_table, write_result
 from benchmarks.run_config import RunConfig
-from benchmarks.runner import cached_run
+from benchmarks.runner import cached_runs
 
 __all__ = ["add_parser", "choose", "tune"]
 
@@ -51,8 +51,10 @@ def tune(args: argparse.Namespace) -> None:
                                  device=args.device, extra={args.setting: value})
                        for seed in args.seeds] for value in args.values}
     metric = f"recall@{configs[args.values[0]][0].ks[0]}"
+    results = iter(cached_runs(data, [c for value in args.values for c in configs[value]],
+                               args.cache_dir))
     for value in args.values:
-        runs = [cached_run(data, config, args.cache_dir) for config in configs[value]]
+        runs = [next(results) for _ in configs[value]]
         records.append({
             "value": value,
             "valid": [r["valid"][metric] for r in runs],

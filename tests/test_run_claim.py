@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-import benchmarks.reproduce as reproduce
 import benchmarks.runner as runner
 from benchmarks.run_claim import claim_path, run_claim
 from benchmarks.run_config import RunConfig
@@ -73,7 +72,7 @@ def test_the_claim_of_a_killed_process_is_granted(tmp_path):
 
 
 @posix_only
-def test_a_run_another_process_trains_is_waited_for_not_trained(tmp_path, data, monkeypatch):
+def test_a_run_another_process_trains_is_read_not_trained(tmp_path, data, monkeypatch):
     config = _config()
     path = runner.run_path(tmp_path, config)
     finished = {"test": {"recall@20": 0.5}, "wall_time_s": 1.0}
@@ -90,33 +89,38 @@ def test_a_run_another_process_trains_is_waited_for_not_trained(tmp_path, data, 
     holder.start()
     claimed.wait()
     assert runner.try_cached_run(data, config, tmp_path) is None
-    assert runner.cached_run(data, config, tmp_path, poll_s=0.01) == finished
+    assert runner.cached_runs(data, [config], tmp_path, poll_s=0.01) == [finished]
     holder.join()
 
 
-def test_reproduce_passes_over_runs_trained_elsewhere_and_reads_them_last(
-    tmp_path, data, monkeypatch
-):
-    looked_at = []
+def test_runs_trained_elsewhere_are_passed_over_and_read_last(tmp_path, data, monkeypatch):
+    events = []
     busy = {1: 2}  # seed 1 is trained elsewhere for the first two looks
 
     def fake_try(data, config, cache_dir):
-        looked_at.append(config.seed)
         if busy.get(config.seed):
             busy[config.seed] -= 1
             return None
-        return runner.CachedRun({"test": {"seed": config.seed}, "wall_time_s": 1.0},
-                                trained=config.seed != 1)
+        return runner.CachedRun({"test": {"seed": config.seed}}, trained=config.seed != 1)
 
-    monkeypatch.setattr(reproduce, "try_cached_run", fake_try)
-    monkeypatch.setattr(reproduce.Reproduction, "poll_s", 0.0)
-    args = reproduce.argparse.Namespace(model=["neumf"], artefact="table2", sgdl_settings=None,
-                                        seeds=[0, 1, 2], cache_dir=tmp_path)
-    rep = reproduce.Reproduction(args)
-    cell = reproduce.Cell("neumf", "Normal", [_config(seed) for seed in (0, 1, 2)])
-    assert rep.execute(data, [cell]) == 3.0
-    assert looked_at == [0, 1, 2, 1, 1]
-    assert [r["test"]["seed"] for r in cell.runs] == [0, 1, 2]
+    class Recorder(runner.RunProgress):
+        def starting(self, config):
+            events.append(("start", config.seed))
+
+        def finished(self, config, outcome):
+            events.append(("done", config.seed, outcome.trained))
+
+        def waiting(self, runs):
+            events.append(("wait", runs))
+
+    monkeypatch.setattr(runner, "try_cached_run", fake_try)
+    configs = [_config(seed) for seed in (0, 1, 2)]
+    results = runner.cached_runs(data, configs, tmp_path, poll_s=0.0, progress=Recorder())
+    assert [r["test"]["seed"] for r in results] == [0, 1, 2]
+    assert events == [
+        ("start", 0), ("done", 0, True), ("start", 1), ("start", 2), ("done", 2, True),
+        ("wait", 1), ("start", 1), ("wait", 1), ("start", 1), ("done", 1, False),
+    ]
 
 
 @posix_only

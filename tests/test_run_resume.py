@@ -9,7 +9,7 @@ import torch
 from benchmarks.checkpoint import load_checkpoint, save_checkpoint
 from benchmarks.methods import METHODS
 from benchmarks.run_config import RunConfig
-from benchmarks.runner import cached_run, checkpoint_path, run_path
+from benchmarks.runner import cached_runs, checkpoint_path, run_path
 from sgdl_wrap.datasets import make_synthetic
 
 # Timings and the resume record differ by design; everything else must not.
@@ -36,7 +36,7 @@ def data():
 def test_interrupted_run_ends_as_an_uninterrupted_one(tmp_path, data, model, method, extra):
     config = RunConfig(dataset="synthetic", model=model, method=method, seed=1, epochs=4,
                        patience=10, extra=extra)
-    reference = cached_run(data, config, tmp_path / "reference")
+    reference = cached_runs(data, [config], tmp_path / "reference")[0]
 
     cache = tmp_path / "interrupted"
     _interrupt_after_training(data, config, cache, epoch=2)
@@ -44,7 +44,7 @@ def test_interrupted_run_ends_as_an_uninterrupted_one(tmp_path, data, model, met
     assert checkpoint.exists() and not run_path(cache, config).exists()
 
     torch.manual_seed(12345)  # as a fresh process would be
-    resumed = cached_run(data, config, cache)
+    resumed = cached_runs(data, [config], cache)[0]
     assert [r["epoch"] for r in resumed["resumed"]] == [2]
     assert resumed["resumed"][0]["git_commit"] == reference["environment"]["git_commit"]
     assert len(resumed["epoch_seconds"]) == resumed["epochs_run"] == 4
@@ -70,7 +70,7 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, data):
     _interrupt_after_training(data, other, cache, epoch=1)
     checkpoint_path(cache, other).rename(checkpoint_path(cache, config))
     with pytest.raises(ValueError, match="does not hold a run of"):
-        cached_run(data, config, cache)
+        cached_runs(data, [config], cache)[0]
 
 
 class _ForeignReferences(pickle.Pickler):
@@ -100,7 +100,7 @@ def _interrupt_after_training(data, config, cache, epoch):
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(_Interrupted):
         patch.setattr(trainer_class, "train_epoch", interrupted)
-        cached_run(data, config, cache)
+        cached_runs(data, [config], cache)[0]
 
 
 class _Renamed:
@@ -114,4 +114,4 @@ def test_an_unreadable_checkpoint_names_the_file_to_delete(tmp_path, data):
     # A class the current code no longer has, as after a rename (same length, same framing).
     checkpoint.write_bytes(pickle.dumps(_Renamed()).replace(b"_Renamed", b"_Missing"))
     with pytest.raises(RuntimeError, match="delete it to train this run from the start"):
-        cached_run(data, config, checkpoint.parent)
+        cached_runs(data, [config], checkpoint.parent)[0]
