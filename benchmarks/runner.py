@@ -222,11 +222,12 @@ def cached_runs(
     finished runs and continues the interrupted one after its last finished epoch. A run
     another process is training (:mod:`.run_claim`: the same command started twice on one
     cache) is passed over and read once it finishes, looking every ``poll_s`` seconds, so
-    that every process trains all the time.
+    that every process trains all the time. ``progress`` is told of every attempt, result
+    and pause (with a cache only).
     """
-    progress = progress if progress is not None else RunProgress()
     if cache_dir is None:
         return [run(data, config) for config in configs]
+    progress = progress if progress is not None else RunProgress()
     results: dict[int, dict[str, Any]] = {}
     pending = list(range(len(configs)))
     while pending:
