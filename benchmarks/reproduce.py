@@ -103,9 +103,6 @@ class Cell:
 class Reproduction:
     """Plans, runs (through the cache) and reports one artefact."""
 
-    # Seconds between looks at runs another process is training: runs take minutes.
-    poll_s = 30.0
-
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.models: list[str] = args.model
@@ -133,8 +130,7 @@ class Reproduction:
         seconds."""
         configs = [c for cell in cells for c in cell.configs]
         progress = _Progress(self.artefact, configs, self.args.cache_dir)
-        results = cached_runs(data, configs, self.args.cache_dir, poll_s=self.poll_s,
-                              progress=progress)
+        results = cached_runs(data, configs, self.args.cache_dir, progress=progress)
         progress.close()
         for cell in cells:
             cell.runs, results = results[:len(cell.configs)], results[len(cell.configs):]

@@ -70,7 +70,7 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, data):
     _interrupt_after_training(data, other, cache, epoch=1)
     checkpoint_path(cache, other).rename(checkpoint_path(cache, config))
     with pytest.raises(ValueError, match="does not hold a run of"):
-        cached_runs(data, [config], cache)[0]
+        cached_runs(data, [config], cache)
 
 
 class _ForeignReferences(pickle.Pickler):
@@ -100,7 +100,7 @@ def _interrupt_after_training(data, config, cache, epoch):
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(_Interrupted):
         patch.setattr(trainer_class, "train_epoch", interrupted)
-        cached_runs(data, [config], cache)[0]
+        cached_runs(data, [config], cache)
 
 
 class _Renamed:
@@ -114,4 +114,4 @@ def test_an_unreadable_checkpoint_names_the_file_to_delete(tmp_path, data):
     # A class the current code no longer has, as after a rename (same length, same framing).
     checkpoint.write_bytes(pickle.dumps(_Renamed()).replace(b"_Renamed", b"_Missing"))
     with pytest.raises(RuntimeError, match="delete it to train this run from the start"):
-        cached_runs(data, [config], checkpoint.parent)[0]
+        cached_runs(data, [config], checkpoint.parent)
