@@ -12,6 +12,7 @@ import time
 import pytest
 
 import benchmarks.runner as runner
+from benchmarks.reporting import atomic_write
 from benchmarks.run_claim import claim_path, run_claim
 from benchmarks.run_config import RunConfig
 from sgdl_wrap.datasets import make_synthetic
@@ -82,7 +83,8 @@ def test_a_run_another_process_trains_is_read_not_trained(tmp_path, data, monkey
         with run_claim(path):
             claimed.set()
             time.sleep(0.2)
-            path.write_text(json.dumps(finished))
+            # As the trainer writes it: the poller never sees a half-written file.
+            atomic_write(path, json.dumps(finished))
 
     claimed = threading.Event()
     holder = threading.Thread(target=other_process)
