@@ -138,25 +138,25 @@ class Reproduction:
 
 
 class _Progress(RunProgress):
-    """A progress line: runs done, the run at hand and the estimated time left."""
+    """A progress line: runs done, the run at hand and the estimated time left.
+
+    The estimate divides the time since the start by the runs finished since then, wherever
+    they were trained, so it holds for one process and for the same command started on
+    several (each process's line counts the others' finished runs too)."""
 
     def __init__(self, artefact: str, configs: Sequence[RunConfig], cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
         self.todo = [c for c in configs if not run_path(cache_dir, c).exists()]
-        self.measured: list[float] = []
-        self.started = time.perf_counter()
+        self.began = time.perf_counter()
         self.bar = tqdm(total=len(configs), desc=artefact, dynamic_ncols=True,
                         bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}")
 
     def starting(self, config: RunConfig) -> None:
-        self.started = time.perf_counter()
-        self.bar.set_postfix_str(f"{config.model}/{config.method}/s{config.seed} "
-                                 f"{_eta(self.measured, len(self.todo))}")
+        done = sum(run_path(self.cache_dir, c).exists() for c in self.todo)
+        eta = eta_text(time.perf_counter() - self.began, done, len(self.todo) - done)
+        self.bar.set_postfix_str(f"{config.model}/{config.method}/s{config.seed} {eta}")
 
     def finished(self, config: RunConfig, outcome: CachedRun) -> None:
-        if outcome.trained:
-            self.measured.append(time.perf_counter() - self.started)
-        if config in self.todo:
-            self.todo.remove(config)
         self.bar.update()
 
     def waiting(self, runs: int) -> None:
@@ -166,12 +166,14 @@ class _Progress(RunProgress):
         self.bar.close()
 
 
-def _eta(measured: list[float], remaining: int) -> str:
+def eta_text(elapsed_s: float, finished: int, remaining: int) -> str:
+    """The estimated time left after ``finished`` runs took ``elapsed_s`` seconds of wall
+    time (on however many processes) and ``remaining`` runs are left to train."""
     if not remaining:
-        return "(all cached)"
-    if not measured:
+        return "(nothing left to train)"
+    if not finished:
         return f"({remaining} to train, ETA after the first)"
-    seconds = float(np.mean(measured)) * remaining
+    seconds = elapsed_s / finished * remaining
     return f"({remaining} to train, ETA {seconds / 60:.0f} min)"
 
 

@@ -13,6 +13,7 @@ import pytest
 
 import benchmarks.runner as runner
 from benchmarks.reporting import atomic_write
+from benchmarks.reproduce import _Progress, eta_text
 from benchmarks.run_claim import claim_path, run_claim
 from benchmarks.run_config import RunConfig
 from sgdl_wrap.datasets import make_synthetic
@@ -143,3 +144,18 @@ def test_two_processes_on_one_cache_divide_the_runs(tmp_path):
     assert len(trained) == len(set(trained)) == 6
     tables = [(tmp_path / t / f"table3_synthetic_{t}.json").read_text() for t in ("a", "b")]
     assert json.loads(tables[0])["rows"] == json.loads(tables[1])["rows"]
+
+
+def test_the_time_estimate_counts_runs_other_processes_finished(tmp_path, monkeypatch):
+    assert eta_text(600.0, 2, 3) == "(3 to train, ETA 15 min)"
+    assert eta_text(600.0, 0, 3) == "(3 to train, ETA after the first)"
+    assert eta_text(600.0, 2, 0) == "(nothing left to train)"
+    configs = [_config(seed) for seed in range(4)]
+    clock = iter([0.0, 600.0])
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    progress = _Progress("table", configs, tmp_path)
+    for config in configs[:2]:  # finished by two other processes
+        atomic_write(runner.run_path(tmp_path, config), "{}")
+    progress.starting(configs[2])
+    assert progress.bar.postfix.endswith("s2 (2 to train, ETA 10 min)")
+    progress.close()
