@@ -152,15 +152,19 @@ class _Progress(RunProgress):
                         bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}")
 
     def starting(self, config: RunConfig) -> None:
-        done = sum(run_path(self.cache_dir, c).exists() for c in self.todo)
-        eta = eta_text(time.perf_counter() - self.began, done, len(self.todo) - done)
-        self.bar.set_postfix_str(f"{config.model}/{config.method}/s{config.seed} {eta}")
+        self.bar.set_postfix_str(f"{config.model}/{config.method}/s{config.seed} {self._eta()}")
 
     def finished(self, config: RunConfig, outcome: CachedRun) -> None:
         self.bar.update()
 
     def waiting(self, runs: int) -> None:
-        self.bar.set_postfix_str(f"waiting for {runs} run(s) another process is training")
+        self.bar.set_postfix_str(
+            f"waiting for {runs} run(s) another process is training {self._eta()}"
+        )
+
+    def _eta(self) -> str:
+        done = sum(run_path(self.cache_dir, c).exists() for c in self.todo)
+        return eta_text(time.perf_counter() - self.began, done, len(self.todo) - done)
 
     def close(self) -> None:
         self.bar.close()

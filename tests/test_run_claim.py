@@ -151,11 +151,14 @@ def test_the_time_estimate_counts_runs_other_processes_finished(tmp_path, monkey
     assert eta_text(600.0, 0, 3) == "(3 to train, ETA after the first)"
     assert eta_text(600.0, 2, 0) == "(nothing left to train)"
     configs = [_config(seed) for seed in range(4)]
-    clock = iter([0.0, 600.0])
+    clock = iter([0.0, 600.0, 1200.0])
     monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
     progress = _Progress("table", configs, tmp_path)
     for config in configs[:2]:  # finished by two other processes
         atomic_write(runner.run_path(tmp_path, config), "{}")
     progress.starting(configs[2])
     assert progress.bar.postfix.endswith("s2 (2 to train, ETA 10 min)")
+    atomic_write(runner.run_path(tmp_path, configs[2]), "{}")
+    progress.waiting(1)
+    assert progress.bar.postfix.endswith("training (1 to train, ETA 7 min)")
     progress.close()
