@@ -12,10 +12,11 @@ core) shares the work: each run is trained by one process and read by the others
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -140,13 +141,14 @@ class Reproduction:
 class _Progress(RunProgress):
     """A progress line: runs done, the run at hand and the estimated time left.
 
-    The estimate divides the time since the start by the runs finished since then, wherever
-    they were trained, so it holds for one process and for the same command started on
-    several (each process's line counts the others' finished runs too)."""
+    The estimate (:func:`eta_text`) counts the runs finished since the start wherever they
+    were trained, so it holds for one process and for the same command started on several
+    (each process's line counts the others' finished runs too)."""
 
     def __init__(self, artefact: str, configs: Sequence[RunConfig], cache_dir: Path) -> None:
         self.cache_dir = cache_dir
         self.todo = [c for c in configs if not run_path(cache_dir, c).exists()]
+        self.training_s: dict[int, float] = {}
         self.began = time.perf_counter()
         self.bar = tqdm(total=len(configs), desc=artefact, dynamic_ncols=True,
                         bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}")
@@ -163,22 +165,46 @@ class _Progress(RunProgress):
         )
 
     def _eta(self) -> str:
-        done = sum(run_path(self.cache_dir, c).exists() for c in self.todo)
-        return eta_text(time.perf_counter() - self.began, done, len(self.todo) - done)
+        finished: dict[str, list[float]] = {}
+        remaining = []
+        for index, config in enumerate(self.todo):
+            path = run_path(self.cache_dir, config)
+            if index not in self.training_s and path.exists():
+                self.training_s[index] = float(json.loads(path.read_text())["wall_time_s"])
+            if index in self.training_s:
+                finished.setdefault(_kind(config), []).append(self.training_s[index])
+            else:
+                remaining.append(_kind(config))
+        return eta_text(time.perf_counter() - self.began, finished, remaining)
 
     def close(self) -> None:
         self.bar.close()
 
 
-def eta_text(elapsed_s: float, finished: int, remaining: int) -> str:
-    """The estimated time left after ``finished`` runs took ``elapsed_s`` seconds of wall
-    time (on however many processes) and ``remaining`` runs are left to train."""
+def _kind(config: RunConfig) -> str:
+    """Runs of one kind (the same configuration but the seed) take about as long."""
+    return json.dumps(dict(asdict(config), seed=None), sort_keys=True, default=str)
+
+
+def eta_text(elapsed_s: float, finished: Mapping[str, Sequence[float]],
+             remaining: Sequence[str]) -> str:
+    """The estimated time left, ``elapsed_s`` seconds of wall time after the start.
+
+    ``finished`` maps a kind of run to the training times of its runs finished since the
+    start, ``remaining`` holds the kind of each run left. A remaining run is expected to take
+    the mean time of the finished runs of its kind (of all kinds while none of its kind has
+    finished: SGDL runs, for one, take several times as long as Normal runs); elapsed time
+    over finished training time turns that into wall time (below 1 with several processes).
+    """
     if not remaining:
         return "(nothing left to train)"
-    if not finished:
-        return f"({remaining} to train, ETA after the first)"
-    seconds = elapsed_s / finished * remaining
-    return f"({remaining} to train, ETA {seconds / 60:.0f} min)"
+    times = [t for kind_times in finished.values() for t in kind_times]
+    if not times:
+        return f"({len(remaining)} to train, ETA after the first)"
+    overall = float(np.mean(times))
+    left = sum(float(np.mean(finished[k])) if finished.get(k) else overall for k in remaining)
+    seconds = elapsed_s / sum(times) * left
+    return f"({len(remaining)} to train, ETA {seconds / 60:.0f} min)"
 
 
 def _significant(sgdl: Cell, other: Cell, metric: str) -> bool:

@@ -1,6 +1,7 @@
 """Processes sharing a run cache never train one run twice, and a dead holder's run is taken
 over."""
 
+import dataclasses
 import json
 import re
 import signal
@@ -146,19 +147,26 @@ def test_two_processes_on_one_cache_divide_the_runs(tmp_path):
     assert json.loads(tables[0])["rows"] == json.loads(tables[1])["rows"]
 
 
+def test_the_time_estimate_weighs_each_kind_of_run_by_its_own_training_time():
+    assert eta_text(600.0, {"normal": [600.0, 600.0]}, ["sgdl", "sgdl"]) == (
+        "(2 to train, ETA 10 min)")  # no SGDL run yet: the mean of all; two processes
+    assert eta_text(3600.0, {"normal": [600.0, 600.0], "sgdl": [3000.0]}, ["sgdl"]) == (
+        "(1 to train, ETA 43 min)")
+    assert eta_text(600.0, {}, ["normal"]) == "(1 to train, ETA after the first)"
+    assert eta_text(600.0, {"normal": [600.0]}, []) == "(nothing left to train)"
+
+
 def test_the_time_estimate_counts_runs_other_processes_finished(tmp_path, monkeypatch):
-    assert eta_text(600.0, 2, 3) == "(3 to train, ETA 15 min)"
-    assert eta_text(600.0, 0, 3) == "(3 to train, ETA after the first)"
-    assert eta_text(600.0, 2, 0) == "(nothing left to train)"
-    configs = [_config(seed) for seed in range(4)]
-    clock = iter([0.0, 600.0, 1200.0])
+    configs = [_config(seed) for seed in range(2)] + [
+        dataclasses.replace(_config(seed), method="sgdl") for seed in range(2)]
+    clock = iter([0.0, 600.0, 3600.0])
     monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
     progress = _Progress("table", configs, tmp_path)
     for config in configs[:2]:  # finished by two other processes
-        atomic_write(runner.run_path(tmp_path, config), "{}")
+        atomic_write(runner.run_path(tmp_path, config), json.dumps({"wall_time_s": 600.0}))
     progress.starting(configs[2])
-    assert progress.bar.postfix.endswith("s2 (2 to train, ETA 10 min)")
-    atomic_write(runner.run_path(tmp_path, configs[2]), "{}")
+    assert progress.bar.postfix.endswith("sgdl/s0 (2 to train, ETA 10 min)")
+    atomic_write(runner.run_path(tmp_path, configs[2]), json.dumps({"wall_time_s": 3000.0}))
     progress.waiting(1)
-    assert progress.bar.postfix.endswith("training (1 to train, ETA 7 min)")
+    assert progress.bar.postfix.endswith("training (1 to train, ETA 43 min)")
     progress.close()
