@@ -29,7 +29,7 @@ from benchmarks.methods import GRAPH_ONLY, POINTWISE_ONLY
 from benchmarks.paper import METRIC_COLUMNS, TABLE3, TABLE4, TABLE4_SHIFTS, TABLE5, paper_row
 from benchmarks.reporting import markdown_table, write_result
 from benchmarks.run_config import RunConfig, parse_setting
-from benchmarks.runner import CachedRun, RunProgress, cached_runs, run_path
+from benchmarks.runner import CachedRun, RunProgress, cached_runs, read_result, run_path
 from benchmarks.significance import ALPHA, paired_run_p
 from benchmarks.trainers import SGDLTrainer
 from sgdl_wrap.datasets import Dataset
@@ -147,8 +147,11 @@ class _Progress(RunProgress):
 
     def __init__(self, artefact: str, configs: Sequence[RunConfig], cache_dir: Path) -> None:
         self.cache_dir = cache_dir
-        self.todo = [c for c in configs if not run_path(cache_dir, c).exists()]
-        self.training_s: dict[int, float] = {}
+        # The runs left at the start (by cache file, so a run two cells share counts once)
+        # and, as they finish, their training times.
+        self.kinds = {path: _kind(c) for c in configs
+                      if not (path := run_path(cache_dir, c)).exists()}
+        self.training_s: dict[Path, float] = {}
         self.began = time.perf_counter()
         self.bar = tqdm(total=len(configs), desc=artefact, dynamic_ncols=True,
                         bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}")
@@ -157,6 +160,9 @@ class _Progress(RunProgress):
         self.bar.set_postfix_str(f"{config.model}/{config.method}/s{config.seed} {self._eta()}")
 
     def finished(self, config: RunConfig, outcome: CachedRun) -> None:
+        path = run_path(self.cache_dir, config)
+        if path in self.kinds:
+            self.training_s[path] = float(outcome.result["wall_time_s"])
         self.bar.update()
 
     def waiting(self, runs: int) -> None:
@@ -165,16 +171,13 @@ class _Progress(RunProgress):
         )
 
     def _eta(self) -> str:
+        for path in self.kinds.keys() - self.training_s.keys():
+            if path.exists():  # finished by another process
+                self.training_s[path] = float(read_result(path)["wall_time_s"])
         finished: dict[str, list[float]] = {}
-        remaining = []
-        for index, config in enumerate(self.todo):
-            path = run_path(self.cache_dir, config)
-            if index not in self.training_s and path.exists():
-                self.training_s[index] = float(json.loads(path.read_text())["wall_time_s"])
-            if index in self.training_s:
-                finished.setdefault(_kind(config), []).append(self.training_s[index])
-            else:
-                remaining.append(_kind(config))
+        for path, seconds in self.training_s.items():
+            finished.setdefault(self.kinds[path], []).append(seconds)
+        remaining = [kind for path, kind in self.kinds.items() if path not in self.training_s]
         return eta_text(time.perf_counter() - self.began, finished, remaining)
 
     def close(self) -> None:

@@ -35,7 +35,7 @@ from sgdl_wrap.training import ModelSelector
 
 __all__ = [
     "CachedRun", "RunProgress", "cached_runs", "checkpoint_path", "effective_extra", "run",
-    "run_path", "time_epochs", "try_cached_run",
+    "read_result", "run_path", "time_epochs", "try_cached_run",
 ]
 
 log = logging.getLogger(__name__)
@@ -255,12 +255,12 @@ def try_cached_run(data: Dataset, config: RunConfig, cache_dir: Path) -> CachedR
     path = run_path(cache_dir, config)
     if path.exists():
         log.info("cached: %s", path.name)
-        return CachedRun(_read_result(path), trained=False)
+        return CachedRun(read_result(path), trained=False)
     with run_claim(path) as claimed:
         if not claimed:
             return None
         if path.exists():  # finished by another process between the check and the claim
-            return CachedRun(_read_result(path), trained=False)
+            return CachedRun(read_result(path), trained=False)
         log.info("training: %s", path.name)
         checkpoint = checkpoint_path(cache_dir, config)
         result = run(data, config, checkpoint)
@@ -269,7 +269,8 @@ def try_cached_run(data: Dataset, config: RunConfig, cache_dir: Path) -> CachedR
         return CachedRun(result, trained=True)
 
 
-def _read_result(path: Path) -> dict[str, Any]:
+def read_result(path: Path) -> dict[str, Any]:
+    """The result a finished run left at ``path`` (see :func:`run_path`)."""
     return json.loads(path.read_text())
 
 

@@ -170,3 +170,16 @@ def test_the_time_estimate_counts_runs_other_processes_finished(tmp_path, monkey
     progress.waiting(1)
     assert progress.bar.postfix.endswith("training (1 to train, ETA 43 min)")
     progress.close()
+
+
+def test_the_time_estimate_takes_this_process_s_runs_from_their_results(tmp_path, monkeypatch):
+    configs = [_config(0), dataclasses.replace(_config(0), method="sgdl"),
+               dataclasses.replace(_config(1), method="sgdl")]
+    clock = iter([0.0, 3600.0])
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    progress = _Progress("table", configs, tmp_path)
+    progress.finished(configs[0], runner.CachedRun({"wall_time_s": 600.0}, trained=True))
+    progress.finished(configs[1], runner.CachedRun({"wall_time_s": 3000.0}, trained=True))
+    progress.starting(configs[2])  # no result file was written: nothing is read
+    assert progress.bar.postfix.endswith("sgdl/s1 (1 to train, ETA 50 min)")
+    progress.close()
