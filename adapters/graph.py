@@ -33,6 +33,7 @@ __all__ = [
     "SparseMatmul",
     "SparseMatrix",
     "sparse_matmul",
+    "symmetric_sampled_dot",
     "symmetric_weighted_matmul",
 ]
 
@@ -236,6 +237,49 @@ def symmetric_weighted_matmul(crow: Tensor, col: Tensor, values: Tensor, x: Tens
     return cast(Tensor, _SymmetricWeightedMatmul.apply(crow, col, values, x))
 
 
+class _SymmetricSampledDot(torch.autograd.Function):
+    """``<a_r, b_c>`` at the stored entries of a symmetric CSR pattern (first order only)."""
+
+    @staticmethod
+    def forward(ctx: Any, crow: Tensor, col: Tensor, transposed: Tensor, a: Tensor,
+                b: Tensor) -> Tensor:
+        shape = (a.shape[0], a.shape[0])
+        pattern = _csr(crow, col, a.new_zeros(col.numel()), shape)
+        ctx.save_for_backward(a, b)
+        ctx.parts = crow, col, transposed, shape
+        return torch.sparse.sampled_addmm(pattern, a, b.T, beta=0.0).values()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, None, Tensor, Tensor]:
+        a, b = ctx.saved_tensors
+        crow, col, transposed, shape = ctx.parts
+        # With G the sparse matrix of the entries' gradients: grad_a = G b and
+        # grad_b = G^T a, where G^T has the same pattern and entry k holds G's entry
+        # transposed[k]; both are plain products, no transpose is built.
+        grad_a = _product(_csr(crow, col, grad, shape), b)
+        grad_b = _product(_csr(crow, col, grad.index_select(0, transposed), shape), a)
+        return None, None, None, grad_a, grad_b
+
+
+def symmetric_sampled_dot(crow: Tensor, col: Tensor, transposed: Tensor, a: Tensor,
+                          b: Tensor) -> Tensor:
+    """``[nnz]``: entry ``k`` at ``(r, c)`` of a symmetric CSR pattern ``(crow, col)`` gets
+    ``<a_r, b_c>``, for ``a`` and ``b`` ``[N, d]``; ``transposed[k]`` ``[nnz]`` is the entry
+    at ``(c, r)`` (:meth:`NormalizedAdjacency.transposed_entries`). Differentiable w.r.t.
+    ``a`` and ``b`` (first order), without an ``[nnz, d]`` temporary."""
+    if a.dim() != 2 or a.shape != b.shape or crow.numel() != a.shape[0] + 1:
+        raise ValueError(
+            f"a and b must both be [N, d] with N = {crow.numel() - 1} rows, got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    if transposed.shape != col.shape:
+        raise ValueError(
+            f"transposed must have one entry per stored entry ({col.numel()}), got "
+            f"{tuple(transposed.shape)}"
+        )
+    return cast(Tensor, _SymmetricSampledDot.apply(crow, col, transposed, a, b))
+
+
 class NormalizedAdjacency(nn.Module):
     """``A_hat = D^-1/2 A D^-1/2`` of the user-item graph of ``train``, stored as CSR.
 
@@ -306,6 +350,17 @@ class NormalizedAdjacency(nn.Module):
         degree = self.crow_indices.diff()
         rows = torch.repeat_interleave(torch.arange(self.n_nodes, device=degree.device), degree)
         return EdgeList(rows, self.col_indices, self.values, self.edge_ids)
+
+    def transposed_entries(self) -> Tensor:
+        """``[nnz]``: for each stored entry ``(r, c)``, the index of the entry ``(c, r)``
+        (the other direction of the same undirected edge)."""
+        rows = self.edge_list().rows
+        # Each edge's two entries side by side, the user-to-item direction first.
+        order = torch.argsort(self.edge_ids * 2 + (rows >= self.n_users).long())
+        transposed = torch.empty_like(order)
+        transposed[order[0::2]] = order[1::2]
+        transposed[order[1::2]] = order[0::2]
+        return transposed
 
     def subgraph(self, keep: Tensor) -> SparseMatrix:
         """The normalized adjacency ``D'^-1/2 A' D'^-1/2`` of the graph that keeps only the

@@ -28,6 +28,7 @@ from adapters import (
     SparseMatrix,
     sparse_matmul,
 )
+from adapters.graph import symmetric_sampled_dot, symmetric_weighted_matmul
 from sgdl_wrap import Interactions, PerSampleLoss, Recommender
 from sgdl_wrap.gradient_check import check_gradient_factors
 from sgdl_wrap.per_sample import SupportsGradientFactors
@@ -362,6 +363,49 @@ def test_edge_dropout_is_symmetric_and_rescaled() -> None:
     assert adjacency.edge_dropout(0.0) is adjacency.matrix()
     with pytest.raises(ValueError, match="rate"):
         adjacency.edge_dropout(1.0)
+
+
+def test_transposed_entries_pair_each_entry_with_its_mirror(small_graph: Interactions) -> None:
+    adjacency = NormalizedAdjacency(small_graph)
+    rows, cols, _, edge_ids = adjacency.edge_list()
+    transposed = adjacency.transposed_entries()
+    assert torch.equal(rows[transposed], cols) and torch.equal(cols[transposed], rows)
+    assert torch.equal(edge_ids[transposed], edge_ids)
+
+
+def test_symmetric_weighted_matmul_matches_dense_and_gradchecks(
+    small_graph: Interactions,
+) -> None:
+    adjacency = NormalizedAdjacency(small_graph).double()
+    crow, cols = adjacency.crow_indices, adjacency.col_indices
+    values = torch.rand(cols.numel(), dtype=torch.float64)
+    values = (values + values[adjacency.transposed_entries()]).requires_grad_()  # symmetric
+    x = torch.randn(adjacency.n_nodes, 3, dtype=torch.float64, requires_grad=True)
+    dense = torch.sparse_csr_tensor(crow, cols, values.detach(), (adjacency.n_nodes,) * 2,
+                                    check_invariants=True)
+    torch.testing.assert_close(symmetric_weighted_matmul(crow, cols, values, x),
+                               dense.to_dense() @ x)
+    assert torch.autograd.gradcheck(
+        lambda v, y: symmetric_weighted_matmul(crow, cols, v, y), (values, x)
+    )
+
+
+def test_symmetric_sampled_dot_matches_dense_and_gradchecks(small_graph: Interactions) -> None:
+    adjacency = NormalizedAdjacency(small_graph).double()
+    crow, cols = adjacency.crow_indices, adjacency.col_indices
+    rows = adjacency.edge_list().rows
+    transposed = adjacency.transposed_entries()
+    a = torch.randn(adjacency.n_nodes, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(adjacency.n_nodes, 3, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(symmetric_sampled_dot(crow, cols, transposed, a, b),
+                               (a[rows] * b[cols]).sum(1))
+    assert torch.autograd.gradcheck(
+        lambda p, q: symmetric_sampled_dot(crow, cols, transposed, p, q), (a, b)
+    )
+    with pytest.raises(ValueError, match="a and b"):
+        symmetric_sampled_dot(crow, cols, transposed, a, b[:, :2])
+    with pytest.raises(ValueError, match="transposed"):
+        symmetric_sampled_dot(crow, cols, transposed[1:], a, b)
 
 
 def test_lightgcn_second_order_gradient_matches_dense() -> None:

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from benchmarks.baselines.deca import DeCATrainer, deca_terms
 from benchmarks.baselines.pointwise import (
@@ -229,8 +230,25 @@ def test_sgcn_nuclear_norm_estimate_matches_the_dense_value_at_full_rank(data):
     users, items = data.train.n_users, data.train.n_items
     estimate = trainer.mask.nuclear_norm_estimate(mask, rank=users)
     dense = torch.zeros(users, items)
-    dense[trainer.mask.edge_users, trainer.mask.edge_items - users] = trainer.mask.edge_values
+    edge_values = trainer.mask.values[trainer.mask.forward_entries]
+    dense[trainer.mask.edge_users, trainer.mask.edge_items - users] = edge_values
     assert float(estimate) == pytest.approx(float(torch.linalg.svdvals(dense).sum()), rel=1e-3)
+
+
+def test_sgcn_keep_logits_are_the_scorer_on_endpoint_features(data):
+    trainer = trainer_for(data, "sgcn", "lightgcn")
+    mask = trainer.mask
+    torch.manual_seed(0)
+    nn.init.normal_(mask.scorer.weight)
+    x = torch.randn(data.train.n_users + data.train.n_items, mask.dim, requires_grad=True)
+    users, items = x[mask.edge_users], x[mask.edge_items]
+    direct = mask.scorer(torch.cat([users, items, users * items], dim=1)).squeeze(1)
+    logits = mask.logits(x)
+    torch.testing.assert_close(logits, direct)
+    upstream = torch.randn_like(logits)
+    (grad,) = torch.autograd.grad(logits, x, upstream)
+    (expected,) = torch.autograd.grad(direct, x, upstream)
+    torch.testing.assert_close(grad, expected)
 
 
 @pytest.mark.parametrize("cls", [TCETrainer, RCETrainer, DeCATrainer, WBPRTrainer, IRTrainer,

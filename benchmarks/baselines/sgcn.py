@@ -16,7 +16,8 @@ Stand-ins, documented as such:
   gradient backward. In evaluation mode the mask is deterministic: ``z = [a > 0]``.
 * The nuclear norm of the ``[n_users, n_items]`` masked biadjacency is estimated by the sum
   of its top ``rank`` singular values from a randomised range finder (Halko et al., 2011),
-  computed with edge-list products, so no ``users x items`` matrix is ever formed.
+  computed with products by the masked ``[N, N]`` adjacency, so no ``users x items`` matrix
+  is ever formed.
 * ``A_hat`` keeps the degree normalisation of the full graph (masked edges are not
   renormalised). The scorer's bias starts at ``init_keep_logit`` so training starts from
   (nearly) the full graph.
@@ -33,7 +34,11 @@ import torch
 from torch import Tensor, nn
 
 from adapters._common import FinalRepresentationModel, Propagation
-from adapters.graph import NormalizedAdjacency, symmetric_weighted_matmul
+from adapters.graph import (
+    NormalizedAdjacency,
+    symmetric_sampled_dot,
+    symmetric_weighted_matmul,
+)
 from benchmarks.baselines.graph_models import graph_model
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
@@ -71,10 +76,10 @@ class EdgeMask(nn.Module):
     cols: Tensor
     values: Tensor
     edge_ids: Tensor
+    transposed: Tensor
     forward_entries: Tensor
     edge_users: Tensor
     edge_items: Tensor
-    edge_values: Tensor
 
     def __init__(self, adjacency: NormalizedAdjacency, dim: int, temperature: float,
                  init_keep_logit: float) -> None:
@@ -85,6 +90,7 @@ class EdgeMask(nn.Module):
         self.register_buffer("cols", cols, persistent=False)
         self.register_buffer("values", values, persistent=False)
         self.register_buffer("edge_ids", edge_ids, persistent=False)
+        self.register_buffer("transposed", adjacency.transposed_entries(), persistent=False)
         # The stored entry of each edge that runs from the user node to the item node,
         # in edge order.
         forward = torch.nonzero(rows < adjacency.n_users).squeeze(1)
@@ -92,7 +98,6 @@ class EdgeMask(nn.Module):
         self.register_buffer("forward_entries", forward, persistent=False)
         self.register_buffer("edge_users", rows[forward], persistent=False)
         self.register_buffer("edge_items", cols[forward], persistent=False)
-        self.register_buffer("edge_values", values[forward], persistent=False)
         self.dim = dim
         self.scorer = nn.Linear(3 * dim, 1)
         nn.init.zeros_(self.scorer.weight)
@@ -106,11 +111,11 @@ class EdgeMask(nn.Module):
         over ``[x_u, x_i, x_u * x_i]``, its product term as a sampled product (no
         ``[n_edges, 3d]`` input is formed)."""
         w_user, w_item, w_both = self.scorer.weight[0].split(self.dim)
-        pattern = torch.sparse_csr_tensor(self.crow, self.cols, self.values, (x.shape[0],) * 2,
-                                          check_invariants=False)
-        both = torch.sparse.sampled_addmm(pattern, x * w_both, x.T, beta=0.0).values()
-        return (both[self.forward_entries] + (x @ w_user)[self.edge_users]
-                + (x @ w_item)[self.edge_items] + self.scorer.bias)
+        both = symmetric_sampled_dot(self.crow, self.cols, self.transposed, x * w_both, x)
+        # index_select rather than indexing: its backward adds without sorting the ids.
+        return (both.index_select(0, self.forward_entries)
+                + (x @ w_user).index_select(0, self.edge_users)
+                + (x @ w_item).index_select(0, self.edge_items) + self.scorer.bias)
 
     def sample(self, logits: Tensor) -> Tensor:
         """Binary mask ``[n_edges]``: straight-through Gumbel-sigmoid in training mode,
@@ -128,8 +133,11 @@ class EdgeMask(nn.Module):
         mask = self.sample(logits)
         self.keep_probabilities.append(torch.sigmoid(logits))
         self.masks.append(mask)
-        return symmetric_weighted_matmul(self.crow, self.cols,
-                                         self.values * mask[self.edge_ids], x)
+        return symmetric_weighted_matmul(self.crow, self.cols, self.masked_values(mask), x)
+
+    def masked_values(self, mask: Tensor) -> Tensor:
+        """The stored entries ``[nnz]`` of ``A_hat * Z`` for a mask ``[n_edges]``."""
+        return self.values * mask.index_select(0, self.edge_ids)
 
     def reset(self) -> None:
         """Forget the masks of the previous forward pass."""
@@ -137,16 +145,20 @@ class EdgeMask(nn.Module):
 
     def nuclear_norm_estimate(self, mask: Tensor, rank: int) -> Tensor:
         """Sum of the top ``rank`` singular values of the masked biadjacency
-        ``[n_users, n_items]`` (randomised range finder, one pass)."""
-        weights = self.edge_values * mask
-        items = self.edge_items - self.n_users
-        probe = torch.randn(self.n_items, rank, dtype=weights.dtype, device=weights.device)
-        sketch = torch.zeros(self.n_users, rank, dtype=weights.dtype, device=weights.device)
-        sketch = sketch.index_add(0, self.edge_users, weights.unsqueeze(1) * probe[items])
+        ``[n_users, n_items]`` (randomised range finder, one pass).
+
+        The masked ``[N, N]`` adjacency is ``[[0, B], [B^T, 0]]``, so ``B y`` and ``B^T q``
+        are blocks of its products with ``[0; y]`` and ``[q; 0]``."""
+        values = self.masked_values(mask)
+        probe = torch.randn(self.n_items, rank, dtype=values.dtype, device=values.device)
+        no_users = values.new_zeros(self.n_users, rank)
+        no_items = values.new_zeros(self.n_items, rank)
+        sketch = symmetric_weighted_matmul(self.crow, self.cols, values,
+                                           torch.cat([no_users, probe]))[: self.n_users]
         basis, _ = torch.linalg.qr(sketch)
-        # basis^T B as (B^T basis)^T: [n_items, rank] through the edge list.
-        projected = torch.zeros(self.n_items, rank, dtype=weights.dtype, device=weights.device)
-        projected = projected.index_add(0, items, weights.unsqueeze(1) * basis[self.edge_users])
+        # B^T basis [n_items, rank] has the singular values of basis^T B.
+        projected = symmetric_weighted_matmul(self.crow, self.cols, values,
+                                              torch.cat([basis, no_items]))[self.n_users:]
         return torch.linalg.svdvals(projected).sum()
 
 
