@@ -235,6 +235,30 @@ def test_sgcn_nuclear_norm_estimate_matches_the_dense_value_at_full_rank(data):
     assert float(estimate) == pytest.approx(float(torch.linalg.svdvals(dense).sum()), rel=1e-3)
 
 
+def test_sgcn_nuclear_norm_estimate_and_its_gradient_match_the_dense_sketch(data):
+    trainer = trainer_for(data, "sgcn", "lightgcn")
+    edge_mask = trainer.mask.double()
+    users, items = data.train.n_users, data.train.n_items
+    mask = torch.rand(edge_mask.edge_users.numel(), dtype=torch.float64, requires_grad=True)
+
+    def dense_sketch(mask):
+        dense = torch.zeros(users, items, dtype=torch.float64)
+        dense = dense.index_put((edge_mask.edge_users, edge_mask.edge_items - users),
+                                edge_mask.values[edge_mask.forward_entries] * mask)
+        probe = torch.randn(items, 8, dtype=torch.float64)
+        basis, _ = torch.linalg.qr(dense @ probe)
+        return torch.linalg.svdvals(dense.T @ basis).sum()
+
+    torch.manual_seed(1)
+    estimate = edge_mask.nuclear_norm_estimate(mask, rank=8)
+    torch.manual_seed(1)
+    expected = dense_sketch(mask)
+    torch.testing.assert_close(estimate, expected)
+    (grad,) = torch.autograd.grad(estimate, mask)
+    (expected_grad,) = torch.autograd.grad(expected, mask)
+    torch.testing.assert_close(grad, expected_grad)
+
+
 def test_sgcn_keep_logits_are_the_scorer_on_endpoint_features(data):
     trainer = trainer_for(data, "sgcn", "lightgcn")
     mask = trainer.mask
