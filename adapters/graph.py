@@ -207,6 +207,12 @@ class EdgeList(NamedTuple):
     edge_ids: Tensor
 
 
+def _entry_dots(pattern: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``[nnz]``: ``<a_r, b_c>`` at each stored entry ``(r, c)`` of the CSR ``pattern`` (its
+    values are ignored), as a sampled product with no ``[nnz, d]`` temporary."""
+    return torch.sparse.sampled_addmm(pattern, a, b.T, beta=0.0).values()
+
+
 class _SymmetricWeightedMatmul(torch.autograd.Function):
     """``S x`` for a symmetric CSR ``S`` whose values need gradients (first order only)."""
 
@@ -220,10 +226,8 @@ class _SymmetricWeightedMatmul(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor, Tensor]:
         (x,) = ctx.saved_tensors
-        # d<G, S x>/dS_rc = <G_r, x_c> at the stored entries only: a sampled product, with
-        # no [nnz, d] temporary.
-        grad_values = torch.sparse.sampled_addmm(ctx.csr, grad, x.T, beta=0.0).values()
-        return None, None, grad_values, _product(ctx.csr, grad)
+        # d<G, S x>/dS_rc = <G_r, x_c> at the stored entries only.
+        return None, None, _entry_dots(ctx.csr, grad, x), _product(ctx.csr, grad)
 
 
 def symmetric_weighted_matmul(crow: Tensor, col: Tensor, values: Tensor, x: Tensor) -> Tensor:
@@ -247,7 +251,7 @@ class _SymmetricSampledDot(torch.autograd.Function):
         pattern = _csr(crow, col, a.new_zeros(col.numel()), shape)
         ctx.save_for_backward(a, b)
         ctx.parts = crow, col, transposed, shape
-        return torch.sparse.sampled_addmm(pattern, a, b.T, beta=0.0).values()
+        return _entry_dots(pattern, a, b)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[None, None, None, Tensor, Tensor]:
