@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -73,22 +74,48 @@ class FinalRepresentationModel(nn.Module):
     n_items: int
     user_embedding: nn.Parameter
     item_embedding: nn.Parameter
+    # Class-level defaults, so that models pickled before these existed still load.
+    _in_scoring_pass: bool = False
+    _pass_representations: tuple[Tensor, Tensor] | None = None
 
     def embeddings(self, propagate: Propagation | None = None) -> tuple[Tensor, Tensor]:
         """Final representations ``[n_users, d']`` and ``[n_items, d']``; ``propagate``
         replaces the product with the model's normalized adjacency in every layer."""
         raise NotImplementedError
 
+    @contextmanager
+    def scoring_pass(self) -> Iterator[None]:
+        """Within it (the parameters unchanged) :meth:`score` and :meth:`score_all` propagate
+        once and reuse the final representations, which are dropped on exit. At Yelp's size
+        evaluation and SGDL's memorization test would otherwise propagate the whole graph
+        for each of their hundreds of chunks."""
+        if self._in_scoring_pass:
+            yield
+            return
+        self._in_scoring_pass = True
+        try:
+            yield
+        finally:
+            self._in_scoring_pass = False
+            self._pass_representations = None
+
+    def _final(self) -> tuple[Tensor, Tensor]:
+        if not self._in_scoring_pass:
+            return self.embeddings()
+        if self._pass_representations is None:
+            self._pass_representations = self.embeddings()
+        return self._pass_representations
+
     def score(self, users: Tensor, items: Tensor) -> Tensor:
         """Logits: ``users`` ``[B]``, ``items`` ``[B]`` or ``[B, C]`` -> ``[B]`` or ``[B, C]``."""
         check_ids(users, items, self.n_users, self.n_items)
-        user_final, item_final = self.embeddings()
+        user_final, item_final = self._final()
         return dot_scores(F.embedding(users, user_final), F.embedding(items, item_final))
 
     def score_all(self, users: Tensor) -> Tensor:
         """Logits of every item: ``users`` ``[B]`` -> ``[B, n_items]``."""
         check_ids(users, None, self.n_users, self.n_items)
-        user_final, item_final = self.embeddings()
+        user_final, item_final = self._final()
         return F.embedding(users, user_final) @ item_final.T
 
     def forward(self, users: Tensor, items: Tensor) -> Tensor:

@@ -44,7 +44,7 @@ from sgdl_wrap import Batch
 log = logging.getLogger("benchmarks.speed")
 
 
-def _timed_batches(
+def timed_batches(
     step: Any, batches: Iterable[Batch], label: str, total: int | None = None
 ) -> list[float]:
     """Seconds per batch of ``step(batch)`` over ``batches``."""
@@ -56,7 +56,7 @@ def _timed_batches(
     return seconds
 
 
-def _endless(epoch_batches: Callable[[], Iterable[Batch]]) -> Iterator[Batch]:
+def endless(epoch_batches: Callable[[], Iterable[Batch]]) -> Iterator[Batch]:
     """Batches of one epoch after another (timing may need more than one epoch holds)."""
     return itertools.chain.from_iterable(epoch_batches() for _ in itertools.count())
 
@@ -91,7 +91,7 @@ def _time_phase2_variant(
     )
     trainer.sgdl.start_self_guided(memorized)
     trainer.model.train()
-    return _timed_batches(
+    return timed_batches(
         lambda batch: trainer.sgdl.step(batch, trainer.optimizer),
         itertools.islice(trainer.sgdl.batches(trainer.config.resolved_batch_size()), batches),
         label, batches,
@@ -112,7 +112,7 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
         loss.backward()
         normal.optimizer.step()
 
-    normal_stream = _endless(normal.batches)
+    normal_stream = endless(normal.batches)
     for batch in itertools.islice(normal_stream, args.warmup):
         plain_step(batch)
 
@@ -128,21 +128,21 @@ def measure(data: Any, args: argparse.Namespace, model: str) -> dict[str, Any]:
         sgdl.step(batch, optimizer)
 
     # Phase I runs whole: the memorization test at its end needs a trained epoch.
-    phase1_seconds = _timed_batches(
+    phase1_seconds = timed_batches(
         sgdl_step, sgdl.batches(batch_size), f"{model} SGDL phase I", total
     )
     start = time.perf_counter()
     report = sgdl.end_epoch()
     end_epoch_s = time.perf_counter() - start
-    phase2_stream = _endless(lambda: sgdl.batches(batch_size))
+    phase2_stream = endless(lambda: sgdl.batches(batch_size))
     limit = args.max_batches or total
     normal_seconds: list[float] = []
     phase2_seconds: list[float] = []
     round_ratios = []
     for block in _blocks(limit, args.rounds):
-        normal_block = _timed_batches(plain_step, itertools.islice(normal_stream, block),
+        normal_block = timed_batches(plain_step, itertools.islice(normal_stream, block),
                                       f"{model} normal", block)
-        phase2_block = _timed_batches(sgdl_step, itertools.islice(phase2_stream, block),
+        phase2_block = timed_batches(sgdl_step, itertools.islice(phase2_stream, block),
                                       f"{model} SGDL phase II", block)
         normal_seconds += normal_block
         phase2_seconds += phase2_block

@@ -22,7 +22,7 @@ import torch
 
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.losses import check_per_sample
-from sgdl_wrap.protocols import PerSampleLoss, Recommender
+from sgdl_wrap.protocols import PerSampleLoss, Recommender, scoring_pass
 from sgdl_wrap.sampling import NegativeSampler
 
 __all__ = ["MemorizationPass", "MemorizationTest", "memorization_pass"]
@@ -79,27 +79,28 @@ def memorization_pass(
     if hasattr(model, "eval"):
         model.eval()
     try:
-        k = max(1, loss.num_negatives)
-        n = len(train)
-        negatives = sampler.sample(train.users, k, generator)
-        scores = np.empty((n, 1 + k), dtype=np.float64)
-        losses = np.empty(n, dtype=np.float64)
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            users = torch.tensor(train.users[start:stop], device=device)
-            candidates = np.concatenate(
-                [train.items[start:stop, None], negatives[start:stop]], axis=1
-            )
-            batch_scores = model.score(users, torch.from_numpy(candidates).to(device))
-            scores[start:stop] = batch_scores.double().cpu().numpy()
-            batch_losses = loss(batch_scores[:, : 1 + loss.num_negatives])
-            where = f"the memorization pass (rows {start}..{stop - 1})"
-            losses[start:stop] = check_per_sample(batch_losses, stop - start, where=where).cpu()
-        counts = train.user_counts
-        if test == "sampled":
-            marks = _sampled_marks(train.users, scores[:, 0], scores[:, 1], counts)
-        else:
-            marks = _full_ranking_marks(model, train, user_batch_size, device)
+        with scoring_pass(model):
+            k = max(1, loss.num_negatives)
+            n = len(train)
+            negatives = sampler.sample(train.users, k, generator)
+            scores = np.empty((n, 1 + k), dtype=np.float64)
+            losses = np.empty(n, dtype=np.float64)
+            for start in range(0, n, batch_size):
+                stop = min(start + batch_size, n)
+                users = torch.tensor(train.users[start:stop], device=device)
+                candidates = np.concatenate(
+                    [train.items[start:stop, None], negatives[start:stop]], axis=1
+                )
+                batch_scores = model.score(users, torch.from_numpy(candidates).to(device))
+                scores[start:stop] = batch_scores.double().cpu().numpy()
+                batch_losses = loss(batch_scores[:, : 1 + loss.num_negatives])
+                where = f"the memorization pass (rows {start}..{stop - 1})"
+                losses[start:stop] = check_per_sample(batch_losses, stop - start, where=where).cpu()
+            counts = train.user_counts
+            if test == "sampled":
+                marks = _sampled_marks(train.users, scores[:, 0], scores[:, 1], counts)
+            else:
+                marks = _full_ranking_marks(model, train, user_batch_size, device)
     finally:
         if was_training and hasattr(model, "train"):
             model.train()

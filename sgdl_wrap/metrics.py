@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from sgdl_wrap.interactions import Interactions
-from sgdl_wrap.protocols import Recommender
+from sgdl_wrap.protocols import Recommender, scoring_pass
 
 __all__ = ["RankingMetrics", "evaluate", "metric_names"]
 
@@ -127,17 +127,18 @@ def evaluate(
     if hasattr(model, "eval"):
         model.eval()
     try:
-        for start in range(0, users.size, batch_size):
-            chunk = users[start : start + batch_size]
-            scores = model.score_all(torch.from_numpy(chunk).to(device)).float()
-            for other in exclude:
-                position, items = other.csr.gather(chunk)
-                scores[torch.from_numpy(position), torch.from_numpy(items)] = -torch.inf
-            position, items = target.csr.gather(chunk)
-            relevant = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-            relevant[torch.from_numpy(position), torch.from_numpy(items)] = True
-            top = scores.topk(min(metrics.max_k, scores.shape[1]), dim=1).indices
-            metrics.update(relevant.gather(1, top).cpu(), relevant.sum(dim=1).cpu())
+        with scoring_pass(model):
+            for start in range(0, users.size, batch_size):
+                chunk = users[start : start + batch_size]
+                scores = model.score_all(torch.from_numpy(chunk).to(device)).float()
+                for other in exclude:
+                    position, items = other.csr.gather(chunk)
+                    scores[torch.from_numpy(position), torch.from_numpy(items)] = -torch.inf
+                position, items = target.csr.gather(chunk)
+                relevant = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+                relevant[torch.from_numpy(position), torch.from_numpy(items)] = True
+                top = scores.topk(min(metrics.max_k, scores.shape[1]), dim=1).indices
+                metrics.update(relevant.gather(1, top).cpu(), relevant.sum(dim=1).cpu())
     finally:
         if was_training and hasattr(model, "train"):
             model.train()

@@ -6,11 +6,18 @@ it. Losses work on scores only, so the library never needs to know a model's int
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol, runtime_checkable
 
 from torch import Tensor
 
-__all__ = ["PerSampleLoss", "Recommender", "SupportsCandidateLosses"]
+__all__ = [
+    "PerSampleLoss",
+    "Recommender",
+    "SupportsCandidateLosses",
+    "SupportsScoringPass",
+    "scoring_pass",
+]
 
 
 @runtime_checkable
@@ -18,7 +25,8 @@ class Recommender(Protocol):
     """A model that scores (user, item) pairs; implement it on a ``torch.nn.Module``.
 
     Parameters must be ordinary module parameters read at call time (nothing derived from
-    them cached between calls), so that ``torch.func.functional_call`` can swap them.
+    them cached between calls, outside an optional :class:`SupportsScoringPass` context), so
+    that ``torch.func.functional_call`` can swap them.
     """
 
     n_users: int
@@ -66,3 +74,20 @@ class SupportsCandidateLosses(Protocol):
         """``[B, 1 + num_negatives]`` logits -> ``[B, 1 + num_negatives]`` losses whose row
         sums equal ``__call__(scores)``."""
         ...
+
+
+@runtime_checkable
+class SupportsScoringPass(Protocol):
+    """Optional for a model whose scores share an expensive part (a graph model's final
+    representations, one propagation over the whole graph): evaluation and the
+    memorization test score in many chunks, and within this context the model may compute
+    that part once."""
+
+    def scoring_pass(self) -> AbstractContextManager[None]:
+        """A context in which the caller does not change the parameters."""
+        ...
+
+
+def scoring_pass(model: object) -> AbstractContextManager[object]:
+    """``model.scoring_pass()`` where the model offers one, else a context that does nothing."""
+    return model.scoring_pass() if isinstance(model, SupportsScoringPass) else nullcontext()

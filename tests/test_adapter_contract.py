@@ -6,6 +6,7 @@ adapter, subclass it in a ``Test*`` class and implement ``make_model(train)``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import pickle
 import re
@@ -31,7 +32,11 @@ from adapters import (
 from adapters.graph import symmetric_sampled_dot, symmetric_weighted_matmul
 from sgdl_wrap import Interactions, PerSampleLoss, Recommender
 from sgdl_wrap.gradient_check import check_gradient_factors
+from sgdl_wrap.memorization import memorization_pass
+from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.per_sample import SupportsGradientFactors
+from sgdl_wrap.protocols import scoring_pass
+from sgdl_wrap.sampling import UniformNegativeSampler
 
 # An nn.Module implementing sgdl_wrap.Recommender; no static type expresses both.
 Adapter = Any
@@ -122,6 +127,22 @@ class AdapterContract:
             torch.testing.assert_close(
                 model.score(users, candidates), model.score(users, candidates), rtol=0, atol=0
             )
+
+    def test_scoring_pass_scores_as_outside_it(self, model: Adapter, train: Interactions) -> None:
+        model.eval()
+        users, candidates = sample_batch(train)
+        with torch.no_grad():
+            pairs, every_item = model.score(users, candidates), model.score_all(users)
+            with scoring_pass(model):
+                torch.testing.assert_close(model.score(users, candidates), pairs, rtol=0, atol=0)
+                with scoring_pass(model):
+                    torch.testing.assert_close(model.score_all(users), every_item, rtol=0,
+                                               atol=0)
+                torch.testing.assert_close(model.score_all(users), every_item, rtol=0, atol=0)
+            # Outside the pass the model reads its parameters again.
+            for parameter in model.parameters():
+                parameter.mul_(2.0)
+            assert not torch.equal(model.score_all(users), every_item)
 
     def test_functional_call_swaps_parameters(self, model: Adapter, train: Interactions) -> None:
         model.eval()
@@ -253,6 +274,31 @@ def dense_normalized_adjacency(train: Interactions) -> Tensor:
 @pytest.fixture
 def small_graph() -> Interactions:
     return tiny_interactions(n_users=7, n_items=6, n=15, seed=3)
+
+
+@pytest.mark.parametrize("make_model", [LightGCN, NGCF])
+def test_evaluation_and_memorization_test_propagate_once(
+    make_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train = tiny_interactions()
+    torch.manual_seed(0)
+    model = make_model(train)
+    propagations = []
+    embeddings = model.embeddings
+    monkeypatch.setattr(model, "embeddings",
+                        lambda *args: propagations.append(args) or embeddings(*args))
+    metrics = evaluate(model, train, batch_size=4)
+    assert len(propagations) == 1
+    with monkeypatch.context() as patch:
+        patch.setattr("sgdl_wrap.metrics.scoring_pass", lambda model: contextlib.nullcontext())
+        assert evaluate(model, train, batch_size=4) == metrics
+    assert len(propagations) == 1 + -(-int((train.user_counts > 0).sum()) // 4)
+    propagations.clear()
+    memorization_pass(model, BPRLoss(), train, UniformNegativeSampler(train),
+                      np.random.default_rng(0), batch_size=16)
+    memorization_pass(model, BPRLoss(), train, UniformNegativeSampler(train),
+                      np.random.default_rng(0), test="full", user_batch_size=4)
+    assert len(propagations) == 2
 
 
 def test_normalized_adjacency_matches_definition() -> None:
