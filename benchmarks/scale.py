@@ -16,9 +16,9 @@ Per model, in a fresh process (so each peak memory is its own): building the mod
 normalisation for the graph models), ``--batches`` timed Normal batches (after
 ``--warmup``), as many SGDL Phase I batches, the end-of-epoch work of SGDL (memorization
 test over every training row, noise estimate; Phase II is forced to start there), as many
-Phase II batches, and the full-ranking test evaluation of ``--eval-users`` test users
-(drawn at random; 0: all). Epoch times are extrapolated from the batches, the evaluation
-of every test user from a fixed and a per-user part (:func:`time_test_evaluation`). A
+Phase II batches, and the full-ranking test evaluation of every test user, measured or,
+above ``--eval-budget``, projected (:func:`time_test_evaluation`). Epoch times are
+extrapolated from the batches. A
 Normal and an SGDL model are alive at once, so the peak memory counts both.
 Writes ``benchmarks/results/scale_<dataset>.{json,md}``.
 """
@@ -129,24 +129,31 @@ def _timed_evaluation(model: Any, data: Dataset, users: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
-def time_test_evaluation(model: Any, data: Dataset, users: int, seed: int) -> dict[str, Any]:
-    """The full-ranking test evaluation's time for every test user, from ``users`` of them
-    drawn at random (all for 0). Ranking costs a fixed part (a graph model's one
-    propagation) plus a part per user, so half of the sample is timed, then all of it, and
-    the all-users time is projected from the difference."""
+def time_test_evaluation(
+    model: Any, data: Dataset, users: int, seed: int, budget_s: float
+) -> dict[str, Any]:
+    """The full-ranking test evaluation's time for every test user.
+
+    ``users`` test users drawn at random are ranked first. Where that time scaled to every
+    test user is within ``budget_s`` (an over-estimate, as ranking costs a fixed part, e.g.
+    a graph model's one propagation, plus a part per user), every test user is ranked and
+    timed. Otherwise half of the sample is ranked too, and the all-users time is projected
+    from the fixed and per-user parts that the two timings give.
+    """
     with_rows = np.flatnonzero(data.test.user_counts > 0)
-    if users <= 0 or users >= with_rows.size:
-        seconds = _timed_evaluation(model, data, with_rows)
-        return {"eval_users": int(with_rows.size), "eval_fixed_s": None,
-                "eval_per_user_s": seconds / with_rows.size, "eval_all_test_users_s": seconds}
+    users = max(1, min(users, with_rows.size))
     chosen = np.random.default_rng(seed).choice(with_rows, users, replace=False)
+    sample_s = _timed_evaluation(model, data, chosen)
+    if sample_s * with_rows.size / users <= budget_s:
+        every_s = _timed_evaluation(model, data, with_rows)
+        return {"eval_users": int(with_rows.size), "eval_projected": False,
+                "eval_per_user_s": every_s / with_rows.size, "eval_all_test_users_s": every_s}
     half = users // 2
     half_s = _timed_evaluation(model, data, chosen[:half])
-    all_s = _timed_evaluation(model, data, chosen)
-    per_user = max(all_s - half_s, 0.0) / (users - half)
+    per_user = max(sample_s - half_s, 0.0) / (users - half)
     fixed = max(half_s - half * per_user, 0.0)
-    return {"eval_users": users, "eval_half_s": half_s, "eval_s": all_s,
-            "eval_fixed_s": fixed, "eval_per_user_s": per_user,
+    return {"eval_users": users, "eval_projected": True, "eval_half_s": half_s,
+            "eval_s": sample_s, "eval_fixed_s": fixed, "eval_per_user_s": per_user,
             "eval_all_test_users_s": fixed + per_user * with_rows.size}
 
 
@@ -199,7 +206,8 @@ def measure(
                              itertools.islice(phase2, args.batches), f"{model} phase II",
                              args.batches)
 
-    evaluation = time_test_evaluation(trainer.recommender, data, args.eval_users, args.seed)
+    evaluation = time_test_evaluation(trainer.recommender, data, args.eval_users, args.seed,
+                                      args.eval_budget)
 
     normal_ms, phase2_ms = _mean_ms(normal_s), _mean_ms(phase2_s)
     result.update({
@@ -230,9 +238,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=3, help="untimed batches before each timing")
     parser.add_argument("--batches", type=int, default=20, help="timed batches per stage")
-    parser.add_argument("--eval-users", type=int, default=2000,
-                        help="test users ranked, half and then all of them, to project the "
-                             "time for every test user (drawn at random; 0: all)")
+    parser.add_argument("--eval-users", type=int, default=200,
+                        help="test users ranked first (drawn at random)")
+    parser.add_argument("--eval-budget", type=float, default=300.0,
+                        help="rank every test user when the first ones say it takes at most "
+                             "this many seconds; else project the time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -266,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         f"{r['phase2_over_normal']:.2f}",
         r["lookahead"],
         f"{r['end_epoch_s']:.1f}",
-        f"{r['eval_all_test_users_s'] / 60:.1f}",
+        f"{r['eval_all_test_users_s'] / 60:.1f}{' (projected)' * r['eval_projected']}",
         f"{r['peak_mib'] / 1024:.1f}",
     ] for model, r in measured.items()]
     header = ["model", "build s", "Normal ms/batch", "Normal epoch min", "Phase II ms/batch",
