@@ -35,7 +35,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "scheduler": ("lstm", "mlp", "top_f", "none"),
     "sampling": ("gumbel", "reinforce"),
     "feature_lookahead": ("training", "memorized"),
-    "per_sample_gradients": ("auto", "factors", "loop"),
+    "per_sample_gradients": ("auto", "factors", "modules", "loop"),
     "lookahead": ("auto", "gram", "functional"),
 }
 
@@ -81,8 +81,12 @@ class SGDLConfig:
             backward) or at a look-ahead on the memorized batch itself (``"memorized"``,
             authors).
         per_sample_gradients: ``"factors"`` (the model's ``per_sample_factors`` hook; exact
-            for gathered embeddings and linear layers), ``"loop"`` (one backward per sample,
-            exact, slow) or ``"auto"`` (factors when the model has the hook).
+            for gathered embeddings and linear layers), ``"modules"`` (the same factors
+            recorded from the model's ``nn.Embedding`` and ``nn.Linear`` modules, for a
+            model without the hook whose parameters all live in such modules;
+            :mod:`sgdl_wrap.module_factors`), ``"loop"`` (one backward per sample, exact,
+            slow) or ``"auto"`` (the hook when the model has one, else the recorded factors
+            when they give the loop's cosines on a few training rows, else the loop).
         lookahead: ``"functional"`` (the model evaluated at the stepped parameters),
             ``"gram"`` (the final rows moved through the model's ``propagation_gram``, for
             linear propagation models such as LightGCN: same result, no propagation; needs
@@ -113,7 +117,7 @@ class SGDLConfig:
     sampling: Literal["gumbel", "reinforce"] = "gumbel"
     reset_each_epoch: bool = True
     feature_lookahead: Literal["training", "memorized"] = "training"
-    per_sample_gradients: Literal["auto", "factors", "loop"] = "auto"
+    per_sample_gradients: Literal["auto", "factors", "modules", "loop"] = "auto"
     lookahead: Literal["auto", "gram", "functional"] = "auto"
     seed: int = 0
 

@@ -1,4 +1,6 @@
-"""A public checker for a model's ``per_sample_factors`` hook, against the exact loop.
+"""A public checker for a model's gradient factors, against the exact loop: those of its
+``per_sample_factors`` hook, or those recorded from its modules
+(:mod:`sgdl_wrap.module_factors`, ``source="modules"``).
 
 Adapter authors call :func:`check_gradient_factors` in their tests (as this project's own
 adapter tests do); :func:`gradient_factor_agreement` returns both sets of cosines for
@@ -9,16 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from sgdl_wrap.lookahead import call_at, trainable_parameters
 from sgdl_wrap.losses import check_per_sample
-from sgdl_wrap.per_sample import LinearFactor, SupportsGradientFactors, factor_cosines, loop_cosines
+from sgdl_wrap.module_factors import check_module_coverage, module_factors
+from sgdl_wrap.per_sample import (
+    Factor,
+    LinearFactor,
+    SupportsGradientFactors,
+    factor_cosines,
+    loop_cosines,
+)
 from sgdl_wrap.protocols import PerSampleLoss
 
-__all__ = ["FactorAgreement", "check_gradient_factors", "gradient_factor_agreement"]
+__all__ = [
+    "FactorAgreement",
+    "FactorSource",
+    "check_gradient_factors",
+    "gradient_factor_agreement",
+    "recorded_factors_refusal",
+]
+
+# Where the factors come from: the model's per_sample_factors hook, or its modules.
+FactorSource = Literal["hook", "modules"]
 
 
 @dataclass(frozen=True)
@@ -59,12 +78,14 @@ def gradient_factor_agreement(
     step: float = 0.05,
     seed: int = 0,
     point: Mapping[str, Tensor] | None = None,
+    source: FactorSource = "hook",
 ) -> FactorAgreement:
     """Per-sample gradient cosines between the model's parameters and a second point.
 
     Args:
-        model: has ``score`` and ``per_sample_factors``; evaluated in eval mode (restored
-            afterwards) so that dropout cannot make the two computations differ.
+        model: has ``score`` and, for ``source="hook"``, ``per_sample_factors``; evaluated
+            in eval mode (restored afterwards) so that dropout cannot make the two
+            computations differ.
         loss: per-sample loss on ``[B, 1 + k]`` scores.
         users: ``[B]`` user ids.
         candidates: ``[B, 1 + k]`` positive then negative item ids.
@@ -72,9 +93,21 @@ def gradient_factor_agreement(
         seed: seeds the perturbation.
         point: the second point by parameter name, instead of a random one (e.g. a
             look-ahead step); its tensors must require gradients.
+        source: ``"hook"`` (the model's ``per_sample_factors``) or ``"modules"`` (recorded
+            from its embedding and linear modules).
     """
-    if not isinstance(model, SupportsGradientFactors):
+    if source == "modules":
+        check_module_coverage(model)
+    elif not isinstance(model, SupportsGradientFactors):
         raise TypeError(f"{type(model).__name__} has no per_sample_factors(users, items) hook")
+
+    def factored_at(at: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Factor]]:
+        if source == "modules":
+            return module_factors(model, users, candidates, at)
+        return call_at(  # type: ignore[no-any-return]
+            model, "per_sample_factors", at, users, candidates
+        )
+
     params = trainable_parameters(model)
     generator = torch.Generator().manual_seed(seed)
     params_hat = dict(point) if point is not None else {
@@ -85,10 +118,8 @@ def gradient_factor_agreement(
     was_training = model.training
     model.eval()
     try:
-        scores, factors = call_at(model, "per_sample_factors", params, users, candidates)
-        scores_hat, factors_hat = call_at(
-            model, "per_sample_factors", params_hat, users, candidates
-        )
+        scores, factors = factored_at(params)
+        scores_hat, factors_hat = factored_at(params_hat)
         names = sorted(factors)
         unknown = [n for n in names if n not in params]
         if unknown:
@@ -117,19 +148,36 @@ def check_gradient_factors(
     *,
     atol: float = 1e-4,
     seed: int = 0,
+    source: FactorSource = "hook",
 ) -> FactorAgreement:
-    """Assert that every factor the hook marks exact gives the loop's cosines within ``atol``.
+    """Assert that every factor marked exact gives the loop's cosines within ``atol``
+    (``source``: see :func:`gradient_factor_agreement`).
 
     Raises:
         AssertionError: naming the first parameter whose cosines disagree, and by how much.
     """
-    agreement = gradient_factor_agreement(model, loss, users, candidates, seed=seed)
+    agreement = gradient_factor_agreement(model, loss, users, candidates, seed=seed,
+                                          source=source)
     for name in agreement.names:
         if agreement.exact[name]:
             error = agreement.max_error(name)
             if not error <= atol:
                 raise AssertionError(
-                    f"per_sample_factors of {type(model).__name__}: cosines of {name!r} differ "
+                    f"{source} factors of {type(model).__name__}: cosines of {name!r} differ "
                     f"from the exact loop by {error:.3g} (> {atol})"
                 )
     return agreement
+
+
+def recorded_factors_refusal(
+    model: nn.Module, loss: PerSampleLoss, users: Tensor, candidates: Tensor
+) -> str | None:
+    """Why factors recorded from ``model``'s modules cannot replace the loop, or None when
+    they give the loop's cosines on the probe samples ``users`` ``[B]``, ``candidates``
+    ``[B, 1 + k]`` (within 1e-3, which float32 rounding stays far below and a factor that
+    misses another sample's influence does not)."""
+    try:
+        check_gradient_factors(model, loss, users, candidates, atol=1e-3, source="modules")
+    except (TypeError, ValueError, RuntimeError, AssertionError) as refusal:
+        return str(refusal)
+    return None

@@ -26,6 +26,7 @@ from sgdl_wrap.gram_lookahead import (
 )
 from sgdl_wrap.lookahead import call_at, lookahead
 from sgdl_wrap.losses import check_per_sample
+from sgdl_wrap.module_factors import module_factors
 from sgdl_wrap.per_sample import Factor, RowFactor, SupportsGradientFactors, loss_gradients
 from sgdl_wrap.protocols import PerSampleLoss
 
@@ -80,19 +81,35 @@ def weighted_mean(weights: Tensor | None, losses: Tensor) -> Tensor:
 
 class LookAhead:
     """Forwards, look-ahead steps and evaluations at look-ahead points for ``model`` and
-    its per-sample ``loss``."""
+    its per-sample ``loss``; gradient factors come from the model's ``per_sample_factors``
+    hook or, with ``recorded_factors``, from its modules (:mod:`sgdl_wrap.module_factors`)."""
 
-    def __init__(self, model: nn.Module, loss: PerSampleLoss) -> None:
+    def __init__(
+        self, model: nn.Module, loss: PerSampleLoss, *, recorded_factors: bool = False
+    ) -> None:
         self.model = model
         self.loss_fn = loss
+        self.recorded_factors = recorded_factors
+
+    def _factored(
+        self, point: Mapping[str, Tensor] | None, users: Tensor, items: Tensor
+    ) -> tuple[Tensor, dict[str, Factor]]:
+        """Scores and gradient factors at ``point`` (None: the model's parameters)."""
+        if self.recorded_factors:
+            return module_factors(self.model, users, items, point)
+        if point is None:
+            assert isinstance(self.model, SupportsGradientFactors)
+            return self.model.per_sample_factors(users, items)
+        return call_at(  # type: ignore[no-any-return]
+            self.model, "per_sample_factors", point, users, items
+        )
 
     def joint_forward(self, batch: Batch, memorized: Batch, where: str) -> JointForward:
         """One factored forward at ``theta`` for the training batch followed by the memorized
         batch (it would otherwise cost two, a whole propagation each for graph models)."""
-        assert isinstance(self.model, SupportsGradientFactors)
         users = torch.cat([batch.users, memorized.users])
-        scores, factors = self.model.per_sample_factors(
-            users, torch.cat([batch.candidates, memorized.candidates])
+        scores, factors = self._factored(
+            None, users, torch.cat([batch.candidates, memorized.candidates])
         )
         total = len(batch) + len(memorized)
         losses = check_per_sample(
@@ -162,9 +179,7 @@ class LookAhead:
         """Scores and gradient factors of ``batch`` at ``point``."""
         if isinstance(point, ShiftedRows):
             return point.scores, point.factors
-        return call_at(  # type: ignore[no-any-return]
-            self.model, "per_sample_factors", point, batch.users, batch.candidates
-        )
+        return self._factored(point, batch.users, batch.candidates)
 
     @staticmethod
     def _row_gradients(

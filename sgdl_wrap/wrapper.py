@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from sgdl_wrap.batching import Batch, iterate_batches
 from sgdl_wrap.config import SGDLConfig
 from sgdl_wrap.diagnostics import EpochReport, epoch_report
+from sgdl_wrap.gradient_check import recorded_factors_refusal
 from sgdl_wrap.gram_lookahead import GramBlock, SupportsPropagationGram
 from sgdl_wrap.interactions import Interactions
 from sgdl_wrap.lookahead import trainable_parameters
@@ -41,6 +42,7 @@ from sgdl_wrap.meta_lookahead import (
     ShiftedRows,
     weighted_mean,
 )
+from sgdl_wrap.module_factors import check_module_coverage
 from sgdl_wrap.noise import NoiseEstimate, estimate_noise_rate, normalize_per_user
 from sgdl_wrap.per_sample import (
     SupportsGradientFactors,
@@ -71,7 +73,8 @@ class SGDLWrapper:
     Args:
         model: an ``nn.Module`` implementing :class:`~sgdl_wrap.protocols.Recommender`.
             Optionally ``per_sample_factors`` (:mod:`sgdl_wrap.per_sample`) for fast
-            scheduler features.
+            scheduler features; without it, ``per_sample_gradients="modules"`` records them
+            from the model's embedding and linear modules.
         loss: a :class:`~sgdl_wrap.protocols.PerSampleLoss` (``[B, 1 + k]`` -> ``[B]``).
         train: the training interactions; rows index every bookkeeping array.
         config: :class:`SGDLConfig` (defaults: the authors' reference run).
@@ -81,6 +84,9 @@ class SGDLWrapper:
     ``last_losses`` ``[N]``, ``last_normalized_losses`` ``[N]`` and ``last_noise_estimate``
     what that epoch's memorization pass measured (for plots; not part of the state).
     """
+
+    # A class default, so that a wrapper pickled before the option existed still loads.
+    _recorded_factors = False
 
     def __init__(
         self,
@@ -143,8 +149,17 @@ class SGDLWrapper:
                 f"per_sample_gradients='factors' needs {type(model).__name__}."
                 "per_sample_factors(users, items); use 'loop' or add the hook"
             )
-        self._use_factors = strategy == "factors" or (strategy == "auto" and has_factors)
-        gram_capable = self._use_factors and isinstance(model, SupportsPropagationGram)
+        if strategy == "modules":
+            check_module_coverage(model)
+        self._recorded_factors = strategy == "modules" or (
+            strategy == "auto" and not has_factors and self._recorded_factors_serve()
+        )
+        self._use_factors = strategy == "factors" or self._recorded_factors or (
+            strategy == "auto" and has_factors
+        )
+        # The Gram look-ahead reads the final rows that only the model's own hook returns.
+        gram_capable = (self._use_factors and not self._recorded_factors
+                        and isinstance(model, SupportsPropagationGram))
         if self.config.lookahead == "gram" and not gram_capable:
             raise TypeError(
                 f"lookahead='gram' needs {type(model).__name__}.propagation_gram() and the "
@@ -161,14 +176,18 @@ class SGDLWrapper:
     def _look_ahead(self) -> LookAhead:
         # Derived, not state: a wrapper pickled before this helper existed (a benchmark
         # checkpoint of older code) still resumes.
-        return LookAhead(self.model, self.loss_fn)
+        return LookAhead(self.model, self.loss_fn,
+                         recorded_factors=self._recorded_factors)
 
     # ----------------------------------------------------------------- public API
 
     @property
     def per_sample_strategy(self) -> str:
-        """How the scheduler's gradient cosines are computed: ``"factors"`` or ``"loop"``."""
-        return "factors" if self._use_factors else "loop"
+        """How the scheduler's gradient cosines are computed: ``"factors"`` (the model's
+        hook), ``"modules"`` (factors recorded from its modules) or ``"loop"``."""
+        if not self._use_factors:
+            return "loop"
+        return "modules" if self._recorded_factors else "factors"
 
     @property
     def lookahead_strategy(self) -> str:
@@ -405,6 +424,24 @@ class SGDLWrapper:
         self.scheduler_optimizer = (
             _meta_adam(self.scheduler, config.scheduler_lr) if self.scheduler.trainable else None
         )
+
+    def _recorded_factors_serve(self) -> bool:
+        """Whether factors recorded from the model's modules give the exact loop's cosines
+        on a few training rows spread over the data (positives, with other rows' items as
+        negatives: no random draw, so the wrapper's streams are untouched); logs why not."""
+        train = self.train_data
+        rows = np.unique(np.linspace(0, len(train) - 1, num=min(4, len(train))).astype(np.int64))
+        columns = 1 + self.loss_fn.num_negatives
+        candidates = train.items[(rows[:, None] + np.arange(columns)) % len(train)]
+        refusal = recorded_factors_refusal(
+            self.model, self.loss_fn,
+            torch.from_numpy(train.users[rows]).to(self.device),
+            torch.from_numpy(candidates).to(self.device),
+        )
+        if refusal is not None:
+            log.info("per-sample gradients by the exact loop (slow): the factors recorded "
+                     "from %s's modules do not serve: %s", type(self.model).__name__, refusal)
+        return refusal is None
 
     def _check_batch(self, batch: Batch) -> None:
         rows = batch.rows

@@ -253,6 +253,20 @@ def test_speed_benchmark_records_both_methods(tmp_path):
     assert record["phase2_over_normal"] > 0 and record["sgdl_phase2_loop"]["batches_timed"] == 1
 
 
+def test_custom_models_benchmark_times_every_strategy(tmp_path):
+    from benchmarks import custom_models
+
+    path = custom_models.main(["--dataset", "synthetic", "--batches", "40", "--loop-batches",
+                               "1", "--warmup", "1", "--results-dir", str(tmp_path)])
+    models = json.loads(path.read_text())["models"]
+    assert {name: sorted(r) for name, r in models.items()} == {
+        "mf": ["factors", "loop", "modules"], "tower-mlp": ["loop", "modules"]}
+    assert models["mf"]["modules"]["batches_timed"] == 40
+    assert models["tower-mlp"]["loop"]["batches_timed"] == 1
+    assert all(r["phase2_ms_per_batch_median"] > 0 for m in models.values() for r in m.values())
+    assert "per-sample gradients" in path.with_suffix(".md").read_text()
+
+
 def test_speed_benchmark_times_past_the_end_of_an_epoch(tmp_path):
     from benchmarks import speed
 

@@ -22,6 +22,7 @@ def test_custom_mf_runs_both_phases(capsys):
     metrics = _load("custom_mf").main(epochs=4)
     out = capsys.readouterr().out
     assert "memorization" in out and "self_guided" in out
+    assert "per-sample gradients: modules" in out
     assert 0.0 <= metrics["recall@20"] <= 1.0
 
 
