@@ -53,6 +53,9 @@ class PlainMF(nn.Module):
     def score_all(self, users: Tensor) -> Tensor:
         return self.user(users) @ self.item.weight.T
 
+    def forward(self, users: Tensor, items: Tensor) -> Tensor:
+        return self.score(users, items)
+
 
 class HookedMF(PlainMF):
     """:class:`PlainMF` with a hand-written ``per_sample_factors`` hook."""
@@ -89,6 +92,9 @@ class TowerMLP(nn.Module):
 
     def score_all(self, users: Tensor) -> Tensor:
         items = torch.arange(self.n_items, device=users.device).expand(len(users), -1)
+        return self.score(users, items)
+
+    def forward(self, users: Tensor, items: Tensor) -> Tensor:
         return self.score(users, items)
 
 

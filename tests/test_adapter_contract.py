@@ -29,11 +29,14 @@ from adapters import (
     SparseMatrix,
     sparse_matmul,
 )
+from adapters._common import check_ids
 from adapters.graph import symmetric_sampled_dot, symmetric_weighted_matmul
+from benchmarks.custom_models import TowerMLP
 from sgdl_wrap import Interactions, PerSampleLoss, Recommender
 from sgdl_wrap.gradient_check import check_gradient_factors
 from sgdl_wrap.memorization import memorization_pass
 from sgdl_wrap.metrics import evaluate
+from sgdl_wrap.module_factors import check_module_coverage
 from sgdl_wrap.per_sample import SupportsGradientFactors
 from sgdl_wrap.protocols import scoring_pass
 from sgdl_wrap.sampling import UniformNegativeSampler
@@ -202,10 +205,20 @@ class AdapterContract:
     def test_gradient_factors_agree_with_the_loop(
         self, model: Adapter, train: Interactions, loss: PerSampleLoss
     ) -> None:
-        if not isinstance(model, SupportsGradientFactors):
-            pytest.skip("the optional per_sample_factors hook is absent")
         users, candidates = sample_batch(train, size=12)
         users[1], candidates[1] = users[0], candidates[0]  # a repeated sample
+        if not isinstance(model, SupportsGradientFactors):
+            # Without the hook, SGDL records the factors from the model's modules if it can.
+            try:
+                check_module_coverage(model)
+            except TypeError as reason:
+                pytest.skip(f"no per_sample_factors hook, no recordable modules: {reason}")
+            # 1e-6, not 1e-8: where a ReLU layer's bias gradient cancels within a BPR sample
+            # (every candidate in the same linear region), both cosines are of rounding
+            # noise, a few 1e-7 apart for this model.
+            check_gradient_factors(model.double(), loss, users, candidates, atol=1e-6,
+                                   source="modules")
+            return
         agreement = check_gradient_factors(model.double(), loss, users, candidates, atol=1e-8)
         assert agreement.factor.shape == agreement.loop.shape == (12, len(agreement.names))
         assert torch.isfinite(agreement.factor).all()
@@ -255,6 +268,24 @@ class TestNGCF(AdapterContract):
 class TestLightGCN(AdapterContract):
     def make_model(self, train: Interactions) -> nn.Module:
         return LightGCN(train)
+
+
+class CheckedTowerMLP(TowerMLP):
+    """A model without a factor hook (SGDL records its factors from its modules), with the
+    id checks the contract asks of every model."""
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        check_ids(users, items, self.n_users, self.n_items)
+        return super().score(users, items)
+
+    def score_all(self, users: Tensor) -> Tensor:
+        check_ids(users, None, self.n_users, self.n_items)
+        return super().score_all(users)
+
+
+class TestRecordedFactorsModel(AdapterContract):
+    def make_model(self, train: Interactions) -> nn.Module:
+        return CheckedTowerMLP(train.n_users, train.n_items, dim=6, hidden=5)
 
 
 # --- graph propagation -------------------------------------------------------------------

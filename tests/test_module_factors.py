@@ -33,8 +33,10 @@ def test_recorded_factors_equal_the_loop(name, num_negatives, loss_cls, data):
     ))
     torch.manual_seed(data.draw(st.integers(0, 100), label="init seed"))
     model = MODELS[name]().double()
+    # 1e-6: a sample whose ReLU-layer gradient cancels to rounding noise has a cosine of
+    # noise (see the adapter contract); a wrong factor is off by far more.
     agreement = check_gradient_factors(
-        model, loss_cls(num_negatives), torch.tensor(users), torch.tensor(items), atol=1e-8,
+        model, loss_cls(num_negatives), torch.tensor(users), torch.tensor(items), atol=1e-6,
         source="modules",
     )
     assert agreement.uncovered == []
