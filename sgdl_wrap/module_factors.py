@@ -80,8 +80,8 @@ def _check_per_sample(name: str, tensor: Tensor, samples: int) -> None:
 
 
 @contextmanager
-def _recording(model: nn.Module) -> Iterator[dict[str, tuple[Tensor, Tensor]]]:
-    """Records ``{module name: (input, output)}`` of each recorded module's one call."""
+def _recording(modules: Mapping[str, nn.Module]) -> Iterator[dict[str, tuple[Tensor, Tensor]]]:
+    """Records ``{module name: (input, output)}`` of each of ``modules``' one call."""
     records: dict[str, tuple[Tensor, Tensor]] = {}
     handles = []
 
@@ -95,7 +95,7 @@ def _recording(model: nn.Module) -> Iterator[dict[str, tuple[Tensor, Tensor]]]:
             records[name] = (inputs[0], output)
         return record
 
-    for name, module in _recorded_modules(model).items():
+    for name, module in modules.items():
         handles.append(module.register_forward_hook(hook_for(name)))
     try:
         yield records
@@ -119,12 +119,13 @@ def module_factors(
     Returns:
         Scores ``[B]`` or ``[B, C]`` and ``{parameter name: factor}``.
     """
-    with _recording(model) as records:
+    modules = _recorded_modules(model)
+    with _recording(modules) as records:
         scores = (cast(Recommender, model).score(users, items) if point is None
                   else call_at(model, "score", point, users, items))
     samples = users.shape[0]
     factors: dict[str, Factor] = {}
-    for name, module in _recorded_modules(model).items():
+    for name, module in modules.items():
         if name not in records:
             raise RuntimeError(
                 f"module {name!r} was not called by score; per_sample_gradients='modules' "
