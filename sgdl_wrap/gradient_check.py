@@ -18,9 +18,8 @@ from torch import Tensor, nn
 
 from sgdl_wrap.lookahead import call_at, trainable_parameters
 from sgdl_wrap.losses import check_per_sample
-from sgdl_wrap.module_factors import check_module_coverage, module_factors
+from sgdl_wrap.module_factors import check_module_coverage, factored_forward
 from sgdl_wrap.per_sample import (
-    Factor,
     LinearFactor,
     SupportsGradientFactors,
     factor_cosines,
@@ -101,13 +100,6 @@ def gradient_factor_agreement(
     elif not isinstance(model, SupportsGradientFactors):
         raise TypeError(f"{type(model).__name__} has no per_sample_factors(users, items) hook")
 
-    def factored_at(at: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Factor]]:
-        if source == "modules":
-            return module_factors(model, users, candidates, at)
-        return call_at(  # type: ignore[no-any-return]
-            model, "per_sample_factors", at, users, candidates
-        )
-
     params = trainable_parameters(model)
     generator = torch.Generator().manual_seed(seed)
     params_hat = dict(point) if point is not None else {
@@ -118,8 +110,10 @@ def gradient_factor_agreement(
     was_training = model.training
     model.eval()
     try:
-        scores, factors = factored_at(params)
-        scores_hat, factors_hat = factored_at(params_hat)
+        recorded = source == "modules"
+        scores, factors = factored_forward(model, users, candidates, params, recorded=recorded)
+        scores_hat, factors_hat = factored_forward(model, users, candidates, params_hat,
+                                                   recorded=recorded)
         names = sorted(factors)
         unknown = [n for n in names if n not in params]
         if unknown:

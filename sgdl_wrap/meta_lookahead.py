@@ -26,8 +26,8 @@ from sgdl_wrap.gram_lookahead import (
 )
 from sgdl_wrap.lookahead import call_at, lookahead
 from sgdl_wrap.losses import check_per_sample
-from sgdl_wrap.module_factors import module_factors
-from sgdl_wrap.per_sample import Factor, RowFactor, SupportsGradientFactors, loss_gradients
+from sgdl_wrap.module_factors import factored_forward
+from sgdl_wrap.per_sample import Factor, RowFactor, loss_gradients
 from sgdl_wrap.protocols import PerSampleLoss
 
 __all__ = ["JointForward", "LookAhead", "Point", "ShiftedRows", "weighted_mean"]
@@ -91,25 +91,13 @@ class LookAhead:
         self.loss_fn = loss
         self.recorded_factors = recorded_factors
 
-    def _factored(
-        self, point: Mapping[str, Tensor] | None, users: Tensor, items: Tensor
-    ) -> tuple[Tensor, dict[str, Factor]]:
-        """Scores and gradient factors at ``point`` (None: the model's parameters)."""
-        if self.recorded_factors:
-            return module_factors(self.model, users, items, point)
-        if point is None:
-            assert isinstance(self.model, SupportsGradientFactors)
-            return self.model.per_sample_factors(users, items)
-        return call_at(  # type: ignore[no-any-return]
-            self.model, "per_sample_factors", point, users, items
-        )
-
     def joint_forward(self, batch: Batch, memorized: Batch, where: str) -> JointForward:
         """One factored forward at ``theta`` for the training batch followed by the memorized
         batch (it would otherwise cost two, a whole propagation each for graph models)."""
         users = torch.cat([batch.users, memorized.users])
-        scores, factors = self._factored(
-            None, users, torch.cat([batch.candidates, memorized.candidates])
+        scores, factors = factored_forward(
+            self.model, users, torch.cat([batch.candidates, memorized.candidates]), None,
+            recorded=self.recorded_factors,
         )
         total = len(batch) + len(memorized)
         losses = check_per_sample(
@@ -179,7 +167,8 @@ class LookAhead:
         """Scores and gradient factors of ``batch`` at ``point``."""
         if isinstance(point, ShiftedRows):
             return point.scores, point.factors
-        return self._factored(point, batch.users, batch.candidates)
+        return factored_forward(self.model, batch.users, batch.candidates, point,
+                                recorded=self.recorded_factors)
 
     @staticmethod
     def _row_gradients(

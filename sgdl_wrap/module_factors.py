@@ -22,10 +22,10 @@ from typing import Any, cast
 from torch import Tensor, nn
 
 from sgdl_wrap.lookahead import call_at, trainable_parameters
-from sgdl_wrap.per_sample import Factor, LinearFactor, RowFactor
+from sgdl_wrap.per_sample import Factor, LinearFactor, RowFactor, SupportsGradientFactors
 from sgdl_wrap.protocols import Recommender
 
-__all__ = ["check_module_coverage", "module_factors"]
+__all__ = ["check_module_coverage", "factored_forward", "module_factors"]
 
 _RECORDED = (nn.Embedding, nn.Linear)
 
@@ -143,3 +143,18 @@ def module_factors(
         if module.bias is not None and module.bias.requires_grad:
             factors[f"{prefix}bias"] = LinearFactor(output)
     return scores, factors
+
+
+def factored_forward(
+    model: nn.Module, users: Tensor, items: Tensor, point: Mapping[str, Tensor] | None,
+    *, recorded: bool,
+) -> tuple[Tensor, dict[str, Factor]]:
+    """Scores and gradient factors of ``users`` ``[B]`` against ``items`` ``[B]`` or
+    ``[B, C]`` at ``point`` (None: the model's own parameters): recorded from the model's
+    modules (``recorded``) or from its ``per_sample_factors`` hook."""
+    if recorded:
+        return module_factors(model, users, items, point)
+    if point is None:
+        assert isinstance(model, SupportsGradientFactors)
+        return model.per_sample_factors(users, items)
+    return call_at(model, "per_sample_factors", point, users, items)  # type: ignore[no-any-return]
