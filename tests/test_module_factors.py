@@ -3,44 +3,14 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from torch import nn
 
 from adapters import BCELoss, BPRLoss
 from benchmarks.custom_models import TowerMLP
 from sgdl_wrap import SGDLConfig, SGDLWrapper
 from sgdl_wrap.datasets import make_synthetic
-from sgdl_wrap.gradient_check import check_gradient_factors
 from sgdl_wrap.module_factors import check_module_coverage, module_factors
 from toy_models import TinyMF
-
-MODELS = {"mf": lambda: TinyMF(6, 8, dim=4), "tower": lambda: TowerMLP(6, 8, dim=4, hidden=5)}
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-@pytest.mark.parametrize("num_negatives", [1, 3])
-@pytest.mark.parametrize("loss_cls", [BCELoss, BPRLoss])
-@given(data=st.data())
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_recorded_factors_equal_the_loop(name, num_negatives, loss_cls, data):
-    batch_size = data.draw(st.integers(1, 9), label="batch size")
-    # A small id pool makes repeated users, items and whole samples likely.
-    users = data.draw(st.lists(st.integers(0, 3), min_size=batch_size, max_size=batch_size))
-    items = data.draw(st.lists(
-        st.lists(st.integers(0, 5), min_size=1 + num_negatives, max_size=1 + num_negatives),
-        min_size=batch_size, max_size=batch_size,
-    ))
-    torch.manual_seed(data.draw(st.integers(0, 100), label="init seed"))
-    model = MODELS[name]().double()
-    # 1e-6: a sample whose ReLU-layer gradient cancels to rounding noise has a cosine of
-    # noise (see the adapter contract); a wrong factor is off by far more.
-    agreement = check_gradient_factors(
-        model, loss_cls(num_negatives), torch.tensor(users), torch.tensor(items), atol=1e-6,
-        source="modules",
-    )
-    assert agreement.uncovered == []
-    assert all(agreement.exact.values())
 
 
 def test_recorded_factors_name_every_parameter_and_score_as_the_model():

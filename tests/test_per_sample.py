@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters import CDAE, NGCF, BCELoss, BPRLoss, LightGCN, NeuMF
+from benchmarks.custom_models import TowerMLP
 from sgdl_wrap import SGDLConfig, SGDLWrapper
 from sgdl_wrap.datasets import make_synthetic
 from sgdl_wrap.gradient_check import check_gradient_factors, gradient_factor_agreement
@@ -24,13 +25,20 @@ from toy_models import FactoredMF, TinyMF
 TRAIN = tiny_interactions(n_users=12, n_items=15, n=60, seed=4)
 
 # Graph models are exact only without propagation; with it, see test_graph_factors_*.
+# Each model with where its factors come from: its hook, or recorded from its modules.
 EXACT_MODELS = {
-    "neumf": lambda: NeuMF(TRAIN.n_users, TRAIN.n_items, factors=4, mlp_layers=3),
-    "cdae": lambda: CDAE(TRAIN, hidden=6),
-    "lightgcn-0": lambda: LightGCN(TRAIN, dim=5, layers=0),
-    "ngcf-0": lambda: NGCF(TRAIN, dim=5, layers=0),
-    "factored-mf": lambda: FactoredMF(TRAIN.n_users, TRAIN.n_items, dim=4),
+    "neumf": (lambda: NeuMF(TRAIN.n_users, TRAIN.n_items, factors=4, mlp_layers=3), "hook"),
+    "cdae": (lambda: CDAE(TRAIN, hidden=6), "hook"),
+    "lightgcn-0": (lambda: LightGCN(TRAIN, dim=5, layers=0), "hook"),
+    "ngcf-0": (lambda: NGCF(TRAIN, dim=5, layers=0), "hook"),
+    "factored-mf": (lambda: FactoredMF(TRAIN.n_users, TRAIN.n_items, dim=4), "hook"),
+    "recorded-mf": (lambda: TinyMF(TRAIN.n_users, TRAIN.n_items, dim=4), "modules"),
+    "recorded-tower": (lambda: TowerMLP(TRAIN.n_users, TRAIN.n_items, dim=4, hidden=5),
+                       "modules"),
 }
+# 1e-6 for recorded factors: a sample whose ReLU-layer gradient cancels to rounding noise
+# has a cosine of noise (see the adapter contract); a wrong factor is off by far more.
+EXACT_ATOL = {"hook": 1e-8, "modules": 1e-6}
 
 
 @pytest.mark.parametrize("name", sorted(EXACT_MODELS))
@@ -50,9 +58,10 @@ def test_exact_factors_equal_the_loop(name, num_negatives, loss_cls, data):
         )
     )
     torch.manual_seed(data.draw(st.integers(0, 100), label="init seed"))
-    model = EXACT_MODELS[name]().double()
+    build, source = EXACT_MODELS[name]
     agreement = check_gradient_factors(
-        model, loss_cls(num_negatives), torch.tensor(users), torch.tensor(items), atol=1e-8
+        build().double(), loss_cls(num_negatives), torch.tensor(users), torch.tensor(items),
+        atol=EXACT_ATOL[source], source=source,
     )
     assert all(agreement.exact.values())
     assert agreement.uncovered == []
@@ -75,7 +84,7 @@ def test_graph_factors_are_marked_approximate(model_cls):
 @pytest.mark.parametrize("name", ["neumf", "cdae"])
 def test_a_joint_forward_part_equals_a_separate_forward(name):
     torch.manual_seed(0)
-    model = EXACT_MODELS[name]().double().eval()
+    model = EXACT_MODELS[name][0]().double().eval()
     loss = BCELoss(1)
     # The joint forward's extra users have other degrees (CDAE pads its inputs to the
     # largest degree in the call).
