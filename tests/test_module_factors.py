@@ -1,11 +1,10 @@
 """Gradient factors recorded from a model's modules (``per_sample_gradients="modules"``)."""
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from adapters import BCELoss, BPRLoss
+from adapters import BPRLoss
 from benchmarks.custom_models import TowerMLP
 from sgdl_wrap import SGDLConfig, SGDLWrapper
 from sgdl_wrap.datasets import make_synthetic
@@ -23,30 +22,6 @@ def test_recorded_factors_name_every_parameter_and_score_as_the_model():
                                "user.weight"]
     # No hook is left behind on the model.
     assert all(not m._forward_hooks for m in model.modules())
-
-
-def test_wrapper_trains_with_recorded_factors_as_with_the_loop():
-    data = make_synthetic(n_users=40, n_items=50, interactions_per_user=8, seed=1)
-
-    def train(strategy):
-        torch.manual_seed(0)
-        model = TowerMLP(data.train.n_users, data.train.n_items, dim=5, hidden=6).double()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-        config = SGDLConfig(history=1, switch_epoch=0, seed=0, per_sample_gradients=strategy)
-        sgdl = SGDLWrapper(model, BCELoss(1), train=data.train, config=config)
-        for _ in range(2):
-            for batch in sgdl.batches(32):
-                sgdl.step(batch, optimizer)
-            sgdl.end_epoch()
-        return model, sgdl
-
-    recorded, with_modules = train("modules")
-    looped, with_loop = train("loop")
-    assert with_modules.per_sample_strategy == "modules"
-    assert with_loop.per_sample_strategy == "loop"
-    for a, b in zip(recorded.parameters(), looped.parameters()):
-        torch.testing.assert_close(a, b)
-    np.testing.assert_allclose(with_modules.sample_weights(), with_loop.sample_weights())
 
 
 class RawParameter(TinyMF):

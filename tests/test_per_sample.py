@@ -154,23 +154,31 @@ def test_loop_cosines_of_a_point_with_itself_are_one():
     torch.testing.assert_close(cosines, torch.ones(3, 2, dtype=torch.float64))
 
 
-def test_factor_and_loop_strategies_train_alike():
+@pytest.mark.parametrize("strategy, build, make_loss", [
+    ("factors", lambda n_users, n_items: FactoredMF(n_users, n_items, dim=6), BPRLoss),
+    ("modules", lambda n_users, n_items: TowerMLP(n_users, n_items, dim=5, hidden=6),
+     lambda: BCELoss(1)),
+])
+def test_fast_and_loop_strategies_train_alike(strategy, build, make_loss):
     data = make_synthetic(n_users=40, n_items=50, interactions_per_user=8, seed=1)
 
-    def train(strategy):
+    def train(per_sample_gradients):
         torch.manual_seed(0)
-        model = FactoredMF(data.train.n_users, data.train.n_items, dim=6).double()
+        model = build(data.train.n_users, data.train.n_items).double()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-        config = SGDLConfig(history=1, switch_epoch=0, seed=0, per_sample_gradients=strategy)
-        sgdl = SGDLWrapper(model, BPRLoss(), train=data.train, config=config)
+        config = SGDLConfig(history=1, switch_epoch=0, seed=0,
+                            per_sample_gradients=per_sample_gradients)
+        sgdl = SGDLWrapper(model, make_loss(), train=data.train, config=config)
         for _ in range(2):
             for batch in sgdl.batches(32):
                 sgdl.step(batch, optimizer)
             sgdl.end_epoch()
         return model, sgdl
 
-    factored, with_factors = train("factors")
+    fast, with_fast = train(strategy)
     looped, with_loop = train("loop")
-    for a, b in zip(factored.parameters(), looped.parameters()):
+    assert with_fast.per_sample_strategy == strategy
+    assert with_loop.per_sample_strategy == "loop"
+    for a, b in zip(fast.parameters(), looped.parameters()):
         torch.testing.assert_close(a, b)
-    np.testing.assert_allclose(with_factors.sample_weights(), with_loop.sample_weights())
+    np.testing.assert_allclose(with_fast.sample_weights(), with_loop.sample_weights())
