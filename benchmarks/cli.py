@@ -77,14 +77,19 @@ def _comparison_files(args: argparse.Namespace, model: str) -> list[tuple[str, P
     def located(label: str) -> tuple[str, Path]:
         return label, args.results_dir / f"{_result_name(args, model, label)}.json"
 
+    def named(result: str) -> tuple[str, Path]:
+        # A path lets a run written to a scratch folder be set beside a committed result.
+        if not result.endswith(".json"):
+            return located(result)
+        file = Path(result)
+        return file.stem.removeprefix(_result_name(args, model, "")), file
+
     if args.compare:
-        named = [located(label) for label in args.compare]
-        missing = [file.name for _, file in named if not file.exists()]
+        files = [named(result) for result in args.compare]
+        missing = [str(file) for _, file in files if not file.exists()]
         if missing:
-            raise FileNotFoundError(
-                f"--compare: no result {', '.join(missing)} in {args.results_dir}"
-            )
-        return named
+            raise FileNotFoundError(f"--compare: no result file {', '.join(missing)}")
+        return files
     if args.method != "sgdl":
         return []
     labels = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
@@ -241,10 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--tag", default="", help="suffix of the result file name")
     run_parser.add_argument(
         "--compare", nargs="+", metavar="RESULT",
-        help="results in --results-dir of the same dataset and model to set beside this run, "
-             "each with a paired test over the shared seeds if it followed the same protocol "
-             "(e.g. normal_authors-budget-400 sgdl_authors-budget-400); default for sgdl: "
-             "the Normal run of --tag, else the untagged one",
+        help="results to set beside this run, each with a paired test over the shared seeds "
+             "if it followed the same protocol: a name in --results-dir of the same dataset "
+             "and model (e.g. normal_authors-budget-400) or a result's .json file anywhere; "
+             "default for sgdl: the Normal run of --tag, else the untagged one",
     )
     run_parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR,
                             help="finished runs, keyed by their full configuration")

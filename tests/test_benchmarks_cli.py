@@ -183,9 +183,12 @@ def test_a_run_is_compared_with_the_results_it_names(tmp_path):
     table = (tmp_path / "run_synthetic_neumf_sgdl_top-f.md").read_text()
     assert "| p, this run > sgdl_long (paired, seeds 0 1) |" in table
     assert "| this repo, normal_short (2 seeds; another protocol: epochs 2 vs 1) |" in table
-    # Any method can be compared, and a name that is not there fails before training.
-    run("normal", "--tag", "again", "--compare", "normal_long")
-    again = json.loads((tmp_path / "run_synthetic_neumf_normal_again.json").read_text())
+    # Any method can be compared, a result elsewhere by its file, and a name that is not
+    # there fails before training.
+    scratch = tmp_path / "scratch"
+    run("normal", "--tag", "again", "--results-dir", str(scratch),
+        "--compare", str(tmp_path / "run_synthetic_neumf_normal_long.json"))
+    again = json.loads((scratch / "run_synthetic_neumf_normal_again.json").read_text())
     assert again["paired_tests"][0]["against"] == "normal_long"
     with pytest.raises(FileNotFoundError, match="run_synthetic_neumf_sgdl_lng.json"):
         run("sgdl", "--tag", "typo", "--compare", "sgdl_lng")
