@@ -603,7 +603,12 @@ class SGDLWrapper:
         if not phase_one:
             return
         at_switch = phase_one[-1]
-        if report.train_loss > _LOSS_RISE_WARNING * at_switch:
+        limit = _LOSS_RISE_WARNING * at_switch
+        phase_two = [r.train_loss for r in self.reports if r.phase == Phase.SELF_GUIDED.value]
+        # Once per crossing, not every epoch above it: a collapsed run can stay above for
+        # hundreds of epochs, and each epoch's loss is in its logged report anyway.
+        crossed = len(phase_two) < 2 or phase_two[-2] <= limit
+        if report.train_loss > limit and crossed:
             log.warning(
                 "SGDL epoch %d: the unweighted training loss rose from %.4f at the switch to "
                 "%.4f; the weighting net is giving up on high-loss rows (consider a smaller "
