@@ -44,6 +44,10 @@ def _cell(summary: dict[str, dict[str, float]], metric: str) -> str:
     return f"{summary[metric]['mean']:.4f} ± {summary[metric]['std']:.4f}"
 
 
+def _seed_count(runs: Sequence[Any]) -> str:
+    return "1 seed" if len(runs) == 1 else f"{len(runs)} seeds"
+
+
 def _clean_ratio_at_switch(run: dict[str, Any]) -> str:
     switch = run.get("switch_epoch")
     return "-" if switch is None else f"{run['epochs'][switch]['clean_ratio']:.3f}"
@@ -105,7 +109,7 @@ def _comparison(
     which settings differ)."""
     other = json.loads(other_file.read_text())
     differences = _protocol_differences(runs, other["runs"])
-    rows = [[f"this repo, {label} ({len(other['runs'])} seeds"
+    rows = [[f"this repo, {label} ({_seed_count(other['runs'])}"
              + (f"; another protocol: {differences})" if differences else ")"),
              *(_cell(other["summary"], m) for m in METRIC_COLUMNS)]]
     if differences:
@@ -148,7 +152,7 @@ def _run_command(args: argparse.Namespace) -> None:
         header = ["source", *METRIC_COLUMNS, "best epoch", "epoch s"]
         header += ["switch epoch", "est. clean ratio at switch"] if sgdl else []
         this_run = [
-            f"this run ({len(runs)} seeds)", *(_cell(summary, m) for m in METRIC_COLUMNS),
+            f"this run ({_seed_count(runs)})", *(_cell(summary, m) for m in METRIC_COLUMNS),
             " / ".join(str(r["best_epoch"]) for r in runs),
             f"{np.mean([r['epoch_seconds_mean'] for r in runs]):.2f}",
         ]

@@ -130,7 +130,7 @@ def test_an_sgdl_run_shows_the_normal_run_of_its_own_tag(tmp_path):
     assert "| this repo, normal_long (2 seeds) |" in long
     assert "| p, this run > normal_long (paired, seeds 0 1) |" in long
     other = (tmp_path / "run_synthetic_neumf_sgdl_other.md").read_text()
-    assert "| this repo, normal (1 seeds) |" in other
+    assert "| this repo, normal (1 seed) |" in other
     assert "| p, this run" not in other  # one shared seed: no test
 
 
