@@ -18,11 +18,14 @@ class MF(nn.Module):
         nn.init.normal_(self.users.weight, std=0.1)
         nn.init.normal_(self.items.weight, std=0.1)
 
-    def score(self, users, items):  # users [B], items [B, C] -> logits [B, C]
-        return (self.users(users).unsqueeze(1) * self.items(items)).sum(-1)
+    def score(self, users, items):  # users [B], items [B] or [B, C] -> logits, items' shape
+        u = self.users(users)
+        return ((u if items.dim() == 1 else u.unsqueeze(1)) * self.items(items)).sum(-1)
 
     def score_all(self, users):  # [B] -> [B, n_items]
         return self.users(users) @ self.items.weight.T
+
+    forward = score  # torch.func.functional_call calls forward
 
     # Phase II's per-sample gradient factors are recorded from the two nn.Embedding modules
     # (checked against the exact loop when the wrapper is built); nothing more to write.

@@ -1,25 +1,15 @@
 """The examples run as shipped (shortened)."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from example_modules import load_example
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_custom_mf_runs_both_phases(capsys):
-    metrics = _load("custom_mf").main(epochs=4)
+    metrics = load_example("custom_mf").main(epochs=4)
     out = capsys.readouterr().out
     assert "memorization" in out and "self_guided" in out
     assert "per-sample gradients: modules" in out
@@ -28,6 +18,7 @@ def test_custom_mf_runs_both_phases(capsys):
 
 @pytest.mark.skipif(not (SHARED_DATA / "ml100k").is_dir(), reason="needs ../shared/data/ml100k")
 def test_lightgcn_example_runs(capsys):
-    metrics = _load("lightgcn_ml100k").main(["--data-dir", str(SHARED_DATA), "--epochs", "1"])
+    example = load_example("lightgcn_ml100k")
+    metrics = example.main(["--data-dir", str(SHARED_DATA), "--epochs", "1"])
     assert "epoch 0 memorization" in capsys.readouterr().out
     assert 0.0 <= metrics["ndcg@20"] <= 1.0
