@@ -8,7 +8,9 @@ in full (test R@20 0.3410): see each field.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import math
+import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, TypeVar
 
@@ -29,6 +31,7 @@ def settings_from_dict(cls: type[SettingsT], values: Mapping[str, Any], what: st
             raise KeyError(f"unknown {what} {key!r}; {hint}")
     return cls(**values)
 
+
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "threshold_rule": ("paper", "authors"),
     "memorization_test": ("sampled", "full"),
@@ -38,6 +41,25 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "per_sample_gradients": ("auto", "factors", "modules", "loop"),
     "lookahead": ("auto", "gram", "functional"),
 }
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _require(
+    config: Any, name: str, kind: Callable[[Any], bool], valid: Callable[[Any], bool],
+    expected: str, *, optional: bool = False,
+) -> None:
+    value = getattr(config, name)
+    if optional and value is None:
+        return
+    if not (kind(value) and valid(value)):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -126,29 +148,22 @@ class SGDLConfig:
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-        positive_ints = ("history", "weight_hidden", "scheduler_hidden", "gmm_max_iter")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("history", "weight_hidden", "scheduler_hidden", "gmm_max_iter"):
+            _require(self, name, _is_int, lambda v: v > 0, "a positive integer")
+        _require(self, "memorized_batch_size", _is_int, lambda v: v > 0,
+                 "a positive integer or None", optional=True)
+        _require(self, "switch_epoch", _is_int, lambda v: v >= 0,
+                 "a non-negative integer or None", optional=True)
+        _require(self, "seed", _is_int, lambda v: v >= 0, "a non-negative integer")
         for name in ("meta_lr", "scheduler_lr", "tau", "phase1_lr_factor", "gmm_tol",
                      "gmm_reg_covar"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            _require(self, name, _is_number, lambda v: 0 < v < math.inf, "a positive number")
+        _require(self, "lookahead_lr", _is_number, lambda v: 0 < v < math.inf,
+                 "a positive number or None", optional=True)
+        _require(self, "noise_rate_shift", _is_number, lambda v: -1.0 < v < 1.0,
+                 "a number in (-1, 1)")
         for name in ("weight_candidates", "denoising", "reset_each_epoch"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if self.lookahead_lr is not None and not self.lookahead_lr > 0:
-            raise ValueError(f"lookahead_lr must be positive or None, got {self.lookahead_lr!r}")
-        if not -1.0 < self.noise_rate_shift < 1.0:
-            raise ValueError(f"noise_rate_shift must lie in (-1, 1), got {self.noise_rate_shift}")
-        if self.switch_epoch is not None and self.switch_epoch < 0:
-            raise ValueError(f"switch_epoch must be >= 0 or None, got {self.switch_epoch}")
-        if self.memorized_batch_size is not None and self.memorized_batch_size <= 0:
-            raise ValueError(
-                f"memorized_batch_size must be positive or None, got {self.memorized_batch_size}"
-            )
+            _require(self, name, lambda v: isinstance(v, bool), lambda v: True, "True or False")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SGDLConfig:

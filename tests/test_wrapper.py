@@ -196,6 +196,28 @@ def test_errors_name_the_problem(data):
         SGDLWrapper(TinyMF(60, 80), BPRLoss(), train=other.train)
 
 
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"history": 0}, "history must be a positive integer, got 0"),
+    ({"weight_hidden": True}, "weight_hidden must be a positive integer, got True"),
+    ({"memorized_batch_size": 2.5}, "memorized_batch_size must be a positive integer or None"),
+    ({"switch_epoch": -1}, "switch_epoch must be a non-negative integer or None, got -1"),
+    ({"seed": "0"}, "seed must be a non-negative integer, got '0'"),
+    ({"meta_lr": float("inf")}, "meta_lr must be a positive number, got inf"),
+    ({"scheduler_lr": float("nan")}, "scheduler_lr must be a positive number, got nan"),
+    ({"lookahead_lr": "1e-3"}, "lookahead_lr must be a positive number or None, got '1e-3'"),
+    ({"noise_rate_shift": 1.0}, r"noise_rate_shift must be a number in \(-1, 1\), got 1.0"),
+    ({"denoising": 1}, "denoising must be True or False, got 1"),
+    ({"lookahead": "exact"}, "lookahead must be one of"),
+])
+def test_config_rejects_invalid_values(setting, message):
+    with pytest.raises(ValueError, match=message):
+        SGDLConfig(**setting)
+
+
+def test_config_accepts_numpy_scalars():
+    config = SGDLConfig(seed=np.int64(3), history=np.int32(5), meta_lr=np.float32(1e-3))
+    assert (config.seed, config.history) == (3, 5)
+
 @pytest.mark.parametrize("denoising", [True, False])
 def test_phase_two_warns_when_the_unweighted_loss_rises(data, monkeypatch, caplog, denoising):
     import sgdl_wrap.wrapper as wrapper_module
