@@ -224,7 +224,6 @@ class AdapterContract:
         torch.testing.assert_close(scores, model.score(users, candidates), rtol=0, atol=0)
 
 
-
 class ReferenceAdapterContract(AdapterContract):
     """:class:`AdapterContract` plus the input checks of every model in ``adapters/``. SGDL
     does not rely on them (it validates training rows itself), so a model of your own need
