@@ -218,6 +218,7 @@ def test_config_accepts_numpy_scalars():
     config = SGDLConfig(seed=np.int64(3), history=np.int32(5), meta_lr=np.float32(1e-3))
     assert (config.seed, config.history) == (3, 5)
 
+
 @pytest.mark.parametrize("denoising", [True, False])
 def test_phase_two_warns_when_the_unweighted_loss_rises(data, monkeypatch, caplog, denoising):
     import sgdl_wrap.wrapper as wrapper_module
