@@ -22,6 +22,7 @@ from benchmarks.reproduce import add_parser as add_reproduce_parser
 from benchmarks.run_config import RunConfig, parse_setting
 from benchmarks.runner import cached_runs, time_epochs
 from benchmarks.significance import ALPHA, paired_run_p
+from benchmarks.trainers import SGDLTrainer
 from benchmarks.tune import add_parser as add_tune_parser
 from sgdl_wrap.datasets import DATASETS
 
@@ -69,6 +70,11 @@ def _protocol_differences(runs: Sequence[dict[str, Any]], others: Sequence[dict[
     )
 
 
+def _two_phase(method: str) -> bool:
+    """Whether ``method`` trains through SGDL's two phases (SGDL and its controls)."""
+    return issubclass(METHODS[method], SGDLTrainer)
+
+
 def _result_name(args: argparse.Namespace, model: str, label: str) -> str:
     """The result file name (no suffix) of ``label`` (``<method>[_<tag>]``) for ``model``."""
     return f"run_{args.dataset}_{model}_{label}"
@@ -94,7 +100,7 @@ def _comparison_files(args: argparse.Namespace, model: str) -> list[tuple[str, P
         if missing:
             raise FileNotFoundError(f"--compare: no result file {', '.join(missing)}")
         return files
-    if args.method != "sgdl":
+    if not _two_phase(args.method):
         return []
     labels = [f"normal_{args.tag}", "normal"] if args.tag else ["normal"]
     return [(label, file) for label, file in map(located, labels) if file.exists()][:1]
@@ -148,7 +154,7 @@ def _run_command(args: argparse.Namespace) -> None:
             log.info("%s seed %d: test %s", model, seed, result["test"])
         summary = summarize(runs)
         paper = paper_row(args.dataset, model, args.method)
-        sgdl = args.method == "sgdl"
+        sgdl = _two_phase(args.method)
         header = ["source", *METRIC_COLUMNS, "best epoch", "epoch s"]
         header += ["switch epoch", "est. clean ratio at switch"] if sgdl else []
         this_run = [

@@ -8,13 +8,15 @@ from benchmarks.baselines.relabel import IRTrainer
 from benchmarks.baselines.sgcn import SGCNTrainer
 from benchmarks.baselines.sgl import SGLTrainer
 from benchmarks.baselines.wbpr import WBPRTrainer
-from benchmarks.trainers import SGDLTrainer, Trainer
+from benchmarks.trainers import FrozenSGDLTrainer, MatchedNormalTrainer, SGDLTrainer, Trainer
 
 __all__ = ["GRAPH_ONLY", "METHODS", "POINTWISE_ONLY"]
 
 METHODS: dict[str, type[Trainer]] = {
     "normal": Trainer,
     "sgdl": SGDLTrainer,
+    "normal-matched": MatchedNormalTrainer,
+    "sgdl-frozen": FrozenSGDLTrainer,
     "tce": TCETrainer,
     "rce": RCETrainer,
     "deca": DeCATrainer,

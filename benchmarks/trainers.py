@@ -32,7 +32,7 @@ from sgdl_wrap.losses import per_sample_losses
 from sgdl_wrap.sampling import NegativeSampler
 from sgdl_wrap.training import optimize_epoch
 
-__all__ = ["SGDLTrainer", "Trainer"]
+__all__ = ["FrozenSGDLTrainer", "MatchedNormalTrainer", "SGDLTrainer", "Trainer"]
 
 log = logging.getLogger(__name__)
 
@@ -138,14 +138,22 @@ class SGDLTrainer(Trainer):
         # Its own generator, so that recording figure data leaves training's draws alone.
         self.figure_rng = np.random.default_rng(config.seed)
 
+    # Settings this method fixes: a run differs from an SGDL run of the same ``extra`` in
+    # these alone (the matched controls below).
+    fixed: Mapping[str, Any] = {}
+
     @classmethod
     def settings_for(cls, extra: Mapping[str, Any], seed: int) -> tuple[SGDLConfig, bool]:
         """The wrapper's config and ``reset_model_optimizer`` from ``extra``: it holds
         :class:`SGDLConfig` keys and ``reset_model_optimizer`` (bool, default False):
         re-create the model's Adam at every Phase II epoch, as the authors' code does; the
-        wrapper itself never touches the user's optimizer. Raises on an unknown key or an
-        invalid value."""
+        wrapper itself never touches the user's optimizer. Raises on an unknown key, an
+        invalid value, or a key this method fixes."""
         wrapper = dict(extra)
+        for key, value in cls.fixed.items():
+            if key in wrapper and wrapper[key] != value:
+                raise ValueError(f"{cls.name} fixes {key}={value!r}; got {wrapper[key]!r}")
+        wrapper.update(cls.fixed)
         reset = wrapper.pop("reset_model_optimizer", False)
         if not isinstance(reset, bool):
             raise ValueError(f"reset_model_optimizer must be true or false, got {reset!r}")
@@ -193,3 +201,21 @@ class SGDLTrainer(Trainer):
             "figure_data": self.figure_data,
         }
 
+
+
+class MatchedNormalTrainer(SGDLTrainer):
+    """Normal training under SGDL's schedule: the same Phase I learning-rate factor, the
+    switch that SGDL's memorization rule picks (Phase I is SGDL's, so on the same seed it
+    switches at the same epoch), the same optimizer re-creation and early stopping, every
+    weight 1. What SGDL adds over it is what its weights add."""
+
+    name = "normal-matched"
+    fixed = {"weighting": "uniform"}
+
+
+class FrozenSGDLTrainer(SGDLTrainer):
+    """SGDL with its weighting net frozen at initialisation, as in the first published
+    release of the authors' code; everything else as in SGDL."""
+
+    name = "sgdl-frozen"
+    fixed = {"weighting": "frozen"}

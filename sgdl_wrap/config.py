@@ -40,6 +40,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "feature_lookahead": ("training", "memorized"),
     "per_sample_gradients": ("auto", "factors", "modules", "loop"),
     "lookahead": ("auto", "gram", "functional"),
+    "weighting": ("learned", "frozen", "uniform"),
 }
 
 
@@ -89,6 +90,13 @@ class SGDLConfig:
             ``(u, i, y)`` of the paper's pointwise setting; False weighs each row's summed
             loss. A pairwise loss (BPR) always has one weight per row: its pair is the sample.
         memorized_batch_size: memorized samples drawn per step (None: the training batch size).
+        weighting: how Phase II weighs the training samples. ``"learned"`` (the paper):
+            the weighting net is meta-learned through the look-ahead. ``"frozen"``: the
+            weighting net keeps its initialisation and no meta step is taken. This is the
+            first published release of the authors' code, whose look-ahead cut the
+            meta-gradient. ``"uniform"``: every weight is 1. This is Normal training under
+            SGDL's schedule (Phase I factor, switch, memorized-batch draws). The two
+            controls differ from ``"learned"`` only in the weights.
         denoising: False gives ``w/o DLS`` (Table 3): Phase II trains on memorized data only.
         scheduler: ``"lstm"`` (paper), ``"mlp"``, ``"top_f"`` (Table 5), or ``"none"`` for
             ``w/o ADS`` (all drawn memorized samples, uniformly).
@@ -131,6 +139,7 @@ class SGDLConfig:
     weight_hidden: int = 100
     weight_candidates: bool = False
     memorized_batch_size: int | None = None
+    weighting: Literal["learned", "frozen", "uniform"] = "learned"
     denoising: bool = True
     scheduler: Literal["lstm", "mlp", "top_f", "none"] = "lstm"
     scheduler_hidden: int = 10

@@ -232,6 +232,8 @@ class SGDLWrapper:
             losses = per_sample_losses(self.model, self.loss_fn, batch, where=where)
             keep = torch.from_numpy(self._frozen_mask()[batch.rows.cpu().numpy()])
             return (losses * keep.to(losses.device)).sum() / keep.sum().clamp_min(1)
+        if self.config.weighting != "learned":
+            return self._fixed_weighting(batch, where)
         lr = self.config.lookahead_lr if self.config.lookahead_lr is not None else lookahead_lr
         if lr is None:
             raise ValueError(
@@ -298,9 +300,10 @@ class SGDLWrapper:
         )
         self.reports.append(report)
         log.info("SGDL %s", report)
-        if weighed:
+        if weighed and config.weighting != "uniform":
             # Without denoising learning the rows outside the memorized set are not trained
-            # on, so their loss rising says nothing about the weighting net.
+            # on, and under uniform weights there is no weighting net: in neither case does
+            # a rising loss say anything about one.
             self._warn_if_loss_rises(report)
         self.epoch += 1
         self._weight_sum[:] = 0.0
@@ -370,7 +373,9 @@ class SGDLWrapper:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state["config"] != self.config.to_dict():
+        # Through from_dict, so that a state saved before a setting existed loads with its
+        # default, the behaviour of the code that saved it.
+        if SGDLConfig.from_dict(state["config"]) != self.config:
             raise ValueError("the saved state was made with a different SGDLConfig")
         self.phase = Phase(state["phase"])
         self.epoch = int(state["epoch"])
@@ -540,12 +545,33 @@ class SGDLWrapper:
             self.scheduler_optimizer.step()
         with torch.no_grad():
             new_weights = self.weight_net(losses)
+        self._record_weights(batch, new_weights, losses)
+        return weighted_mean(new_weights, losses)
+
+    def _fixed_weighting(self, batch: Batch, where: str) -> Tensor:
+        """Phase II under ``weighting="frozen"`` or ``"uniform"``: the weighted loss without
+        a meta step."""
+        # Drawn and discarded, so that the wrapper's random stream, and with it every later
+        # batch's negatives, follows the learned weighting's; the runs differ in weights only.
+        self._memorized_batch(self.config.memorized_batch_size or len(batch))
+        scores = self.model.score(batch.users, batch.candidates)
+        losses = check_per_sample(self.loss_fn(scores), len(batch), where=where)
+        if self._candidate_losses is not None:
+            losses = check_candidate_losses(self._candidate_losses(scores), scores, where=where)
+        if self.config.weighting == "uniform":
+            weights = torch.ones_like(losses)
+        else:
+            with torch.no_grad():
+                weights = self.weight_net(losses)
+        self._record_weights(batch, weights, losses)
+        return weighted_mean(weights, losses)
+
+    def _record_weights(self, batch: Batch, weights: Tensor, losses: Tensor) -> None:
         rows = batch.rows.cpu().numpy()
         # A row's recorded weight is its positive's (column 0 when candidates are weighed).
-        self._weight_sum[rows] += new_weights.reshape(len(batch), -1)[:, 0].cpu().numpy()
+        self._weight_sum[rows] += weights.reshape(len(batch), -1)[:, 0].cpu().numpy()
         self._weighed_loss_sum[rows] += losses.detach().reshape(len(batch), -1)[:, 0].cpu().numpy()
         self._weight_count[rows] += 1
-        return weighted_mean(new_weights, losses)
 
     def _guide(
         self,

@@ -1,8 +1,10 @@
+import copy
 import dataclasses
 import json
 import re
 
 import pytest
+import torch
 
 from benchmarks.cli import main
 from benchmarks.data import load
@@ -11,6 +13,7 @@ from benchmarks.run_config import RunConfig
 from benchmarks.runner import effective_extra, run_path
 from benchmarks.significance import paired_improvement_p
 from benchmarks.trainers import SGDLTrainer, Trainer
+from sgdl_wrap.losses import per_sample_losses
 
 
 @pytest.mark.parametrize("model", ["neumf", "lightgcn"])
@@ -369,3 +372,43 @@ def test_tune_rejects_a_setting_the_method_does_not_know(tmp_path):
         main(["tune", "--dataset", "synthetic", "--model", "neumf", "--method", "tce",
               "--setting", "no_such_key", "--values", "1", "--epochs", "1",
               "--results-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")])
+
+
+@pytest.mark.parametrize(("method", "weighting"),
+                         [("normal-matched", "uniform"), ("sgdl-frozen", "frozen")])
+def test_a_matched_control_differs_from_sgdl_in_its_weighting_alone(method, weighting):
+    extra = {"switch_epoch": 0, "history": 1, "meta_lr": 5e-6, "reset_model_optimizer": True}
+    sgdl_settings, sgdl_reset = SGDLTrainer.settings_for(extra, 3)
+    settings, reset = METHODS[method].settings_for(extra, 3)
+    differs = {k for k, v in settings.to_dict().items() if sgdl_settings.to_dict()[k] != v}
+    assert differs == {"weighting"} and settings.weighting == weighting
+    assert reset == sgdl_reset
+    with pytest.raises(ValueError, match=f"{method} fixes weighting='{weighting}'; got 'learned'"):
+        METHODS[method].settings_for({"weighting": "learned"}, 0)
+
+    # One training step each, from the same state after Phase I.
+    data = load("synthetic", None)
+    trainers = {
+        name: METHODS[name](data, RunConfig(dataset="synthetic", model="neumf", method=name,
+                                            seed=0, extra={"switch_epoch": 0, "history": 1}))
+        for name in ("sgdl", method)
+    }
+    for trainer in trainers.values():
+        trainer.train_epoch(0)
+    before = {n: p.detach().clone() for n, p in trainers["sgdl"].model.named_parameters()}
+    for name, p in trainers[method].model.named_parameters():
+        assert torch.equal(p, before[name]), name
+    batch = next(trainers[method].sgdl.batches(64))
+    reference = copy.deepcopy(trainers[method])
+    trainers[method].sgdl.step(batch, trainers[method].optimizer)
+    # The same step by hand: Adam on the mean loss, weighted by the initial net when frozen.
+    losses = per_sample_losses(reference.model, reference.loss, batch)
+    weights = (torch.ones_like(losses) if weighting == "uniform"
+               else reference.sgdl.weight_net(losses).detach())
+    reference.optimizer.zero_grad()
+    (weights * losses).mean().backward()
+    reference.optimizer.step()
+    for (name, p), q in zip(trainers[method].model.named_parameters(),
+                            reference.model.parameters()):
+        torch.testing.assert_close(p, q, msg=name)
+        assert not torch.equal(p, before[name]), name

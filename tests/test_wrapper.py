@@ -260,3 +260,62 @@ def test_a_wrapper_pickled_before_its_look_ahead_helper_existed_still_trains(dat
     assert restored.phase.value == "self_guided"
     _epochs(restored, optimizer, 1)
     assert restored.reports[-1].phase == "self_guided"
+
+
+def test_the_weighting_controls_differ_from_sgdl_in_the_weights_only(data):
+    runs = {w: _wrapper(data, weighting=w) for w in ("learned", "frozen", "uniform")}
+    frozen_net = runs["frozen"][2].weight_net
+    initial_net = {n: p.detach().clone() for n, p in frozen_net.named_parameters()}
+    phase_one = {w: _epochs(sgdl, optimizer, 2) for w, (_, optimizer, sgdl) in runs.items()}
+    learned_model = runs["learned"][0]
+    for weighting, (model, _, sgdl) in runs.items():
+        # Phase I is SGDL's: the same reports, switch, memorized set and parameters.
+        assert [r.as_dict() for r in phase_one[weighting]] == [
+            r.as_dict() for r in phase_one["learned"]]
+        assert sgdl.switch_epoch == 1 and sgdl.phase is Phase.SELF_GUIDED
+        np.testing.assert_array_equal(sgdl.memorized_rows, runs["learned"][2].memorized_rows)
+        for (name, p), q in zip(model.named_parameters(), learned_model.parameters()):
+            assert torch.equal(p, q), name
+    batches = {w: sgdl.batches(32) for w, (_, _, sgdl) in runs.items()}
+    first = {w: next(b) for w, b in batches.items()}
+    objectives = {w: runs[w][2].objective(first[w], lookahead_lr=0.01) for w in runs}
+    with torch.no_grad():
+        losses = BPRLoss()(learned_model.score(first["learned"].users,
+                                               first["learned"].candidates))
+        frozen_weights = frozen_net(losses)
+    torch.testing.assert_close(objectives["uniform"].detach(), losses.mean())
+    torch.testing.assert_close(objectives["frozen"].detach(), (frozen_weights * losses).mean())
+    assert not torch.allclose(objectives["learned"].detach(), objectives["frozen"].detach())
+    for name, p in frozen_net.named_parameters():
+        assert torch.equal(p, initial_net[name]), name
+    assert runs["learned"][2].weight_optimizer is not None
+    np.testing.assert_array_equal(runs["uniform"][2].sample_weights()[first["uniform"].rows],
+                                  np.ones(32))
+    # The controls draw the memorized batch too: the next batches are the same.
+    following = {w: next(b) for w, b in batches.items()}
+    for weighting in ("frozen", "uniform"):
+        for field in ("rows", "users", "items", "negatives"):
+            assert torch.equal(getattr(following[weighting], field),
+                               getattr(following["learned"], field)), (weighting, field)
+
+
+@pytest.mark.parametrize("weighting", ["frozen", "uniform"])
+def test_the_weighting_controls_need_no_look_ahead_rate(data, weighting):
+    model, optimizer, sgdl = _wrapper(data, weighting=weighting)
+    _epochs(sgdl, optimizer, 2)
+    objective = sgdl.objective(next(sgdl.batches(16)))
+    objective.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_a_state_saved_before_a_setting_existed_loads_with_its_default(data):
+    _, optimizer, sgdl = _wrapper(data)
+    _epochs(sgdl, optimizer, 2)
+    state = sgdl.state_dict()
+    del state["config"]["weighting"]
+    _, _, restored = _wrapper(data)
+    restored.load_state_dict(state)
+    assert restored.phase is Phase.SELF_GUIDED
+    _, _, other = _wrapper(data, weighting="frozen")
+    with pytest.raises(ValueError, match="different SGDLConfig"):
+        other.load_state_dict(state)
