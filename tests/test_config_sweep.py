@@ -142,6 +142,7 @@ def test_field_phase1_lr_factor_scales_the_phase_one_step(data, factor):
     sgdl.step(batch, optimizer)
     for (name, p), g in zip(model.named_parameters(), gradient):
         torch.testing.assert_close(p.detach(), before[name].detach() - factor * 0.4 * g)
+    assert optimizer.param_groups[0]["lr"] == 0.4
 
 
 def _noise_rate_fit_with(data, setting):

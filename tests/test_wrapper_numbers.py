@@ -17,7 +17,6 @@ from oracles import (
 )
 from sgdl_wrap import SGDLConfig, SGDLWrapper
 from sgdl_wrap.datasets import make_synthetic
-from sgdl_wrap.noise import NoiseEstimate
 from sgdl_wrap.scheduler import DenoisingScheduler
 from sgdl_wrap.weighting import WeightNet
 from toy_models import TinyMF
@@ -35,18 +34,6 @@ def _wrapper(data, loss=None, **settings):
     sgdl = SGDLWrapper(model, loss or BPRLoss(), train=data.train, config=config)
     sgdl.sampler = FixedNegatives(data.train.n_items)
     return model, sgdl
-
-
-def test_phase_one_steps_at_the_phase_one_factor_of_the_learning_rate(data):
-    model, sgdl = _wrapper(data, phase1_lr_factor=0.2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    batch = batch_of(data.train, range(10))
-    params = detached_parameters(model)
-    expected = sgd_step(params, losses_at(model, BPRLoss(), params, batch).mean(), 0.2 * 0.5)
-    sgdl.step(batch, optimizer)
-    for name, p in model.named_parameters():
-        torch.testing.assert_close(p.detach(), expected[name])
-    assert optimizer.param_groups[0]["lr"] == 0.5
 
 
 def test_phase_two_steps_at_the_full_learning_rate(data):
@@ -136,24 +123,6 @@ def test_the_gumbel_softmax_divides_by_its_temperature(tau):
     (soft.sum(dim=0) * probe).sum().backward()
     for a, p in zip(got, scheduler.parameters()):
         torch.testing.assert_close(a, p.grad)
-
-
-@pytest.mark.parametrize(("shift", "needed"), [(0.0, 96), (0.1, 94), (-0.1, 99)])
-@pytest.mark.parametrize("short", [1, 0])
-def test_the_noise_rate_shift_moves_the_switch(monkeypatch, data, shift, needed, short):
-    # 120 rows, noise rate 0.2: the switch needs (1 - 0.2 (1 + shift)) 120 memorized rows,
-    # 96 unshifted, 93.6 -> 94 at +0.1 (earlier), 98.4 -> 99 at -0.1 (later).
-    import sgdl_wrap.wrapper as wrapper_module
-
-    n = len(data.train)
-    assert n == 120
-    model, sgdl = _wrapper(data, noise_rate_shift=shift)
-    monkeypatch.setattr(wrapper_module, "estimate_noise_rate", lambda *a, **k: NoiseEstimate(
-        rate=0.2, posterior=np.zeros(n), means=(0.0, 1.0), stds=(1.0, 1.0),
-        weights=(0.8, 0.2)))
-    mask = np.arange(n) < needed - short
-    monkeypatch.setattr(sgdl.bank, "memorized", lambda: mask)
-    assert sgdl.end_epoch().switched == (short == 0)
 
 
 def test_the_weighting_net_sees_the_loss_and_outputs_a_sigmoid():
