@@ -8,12 +8,13 @@ paired: a one-sided paired t-test on the per-seed differences (the paper's dagge
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["ALPHA", "paired_improvement_p", "paired_run_p"]
+__all__ = ["ALPHA", "PairedDifference", "paired_difference", "paired_improvement_p", "paired_run_p"]
 
 ALPHA = 0.05
 
@@ -50,3 +51,34 @@ def paired_run_p(
     seeds = sorted(set(treatment) & set(baseline))
     p = paired_improvement_p([treatment[s] for s in seeds], [baseline[s] for s in seeds])
     return seeds, p
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Treatment minus baseline over the seeds both ran: the mean difference, the one-sided
+    p that the treatment is better and the two-sided p that they differ (NaN with fewer
+    than two seeds)."""
+
+    seeds: list[int]
+    mean: float
+    p_better: float
+    p_two_sided: float
+
+
+def paired_difference(
+    treatment_runs: Sequence[dict[str, Any]], baseline_runs: Sequence[dict[str, Any]],
+    metric: str,
+) -> PairedDifference:
+    """:class:`PairedDifference` of the test ``metric`` of two sets of runs, paired by seed."""
+    seeds, p_better = paired_run_p(treatment_runs, baseline_runs, metric)
+    treatment = {r["config"]["seed"]: r["test"][metric] for r in treatment_runs}
+    baseline = {r["config"]["seed"]: r["test"][metric] for r in baseline_runs}
+    differences = np.array([treatment[s] - baseline[s] for s in seeds])
+    mean = float(differences.mean()) if seeds else float("nan")
+    if len(seeds) < 2:
+        p_two_sided = float("nan")
+    elif np.ptp(differences) == 0:
+        p_two_sided = 0.0 if differences[0] != 0 else 1.0
+    else:
+        p_two_sided = float(stats.ttest_1samp(differences, 0.0).pvalue)
+    return PairedDifference(seeds, mean, p_better, p_two_sided)
