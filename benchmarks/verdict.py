@@ -124,7 +124,7 @@ def verdict(results_dir: Path, dataset: str) -> tuple[dict[str, Any], str]:
 def _claims(dataset: str, model: str, found: dict[str, Any]) -> list[list[str]]:
     """Rows of the claims table: the paper's SGDL and Normal numbers and its significance
     claim, against this repository's runs."""
-    rows = []
+    rows: list[list[str]] = []
     paper_sgdl = paper_row(dataset, model, "sgdl")
     paper_normal = paper_row(dataset, model, "normal")
     if paper_sgdl is None or paper_normal is None:
