@@ -9,10 +9,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sgdl_wrap.gram_lookahead import dot_scores
-from sgdl_wrap.per_sample import RowFactor
+from sgdl_wrap.phase2.features import RowFactor
 
 __all__ = ["FinalRepresentationModel", "Propagation", "check_ids", "dot_scores"]
+
+
+def dot_scores(user_vectors: Tensor, item_vectors: Tensor) -> Tensor:
+    """Dot products of each user with its item(s): ``[B, d]`` and ``[B, d]`` or
+    ``[B, C, d]`` -> ``[B]`` or ``[B, C]``."""
+    if item_vectors.dim() == 3:
+        user_vectors = user_vectors.unsqueeze(1)
+    # A broadcast product, not a batched matmul: for a few candidates per user it is about
+    # twice as fast, forward, backward and double backward (SGDL's look-ahead).
+    return (user_vectors * item_vectors).sum(dim=-1)
+
 
 Propagation = Callable[[Tensor], Tensor]
 """One propagation step over the user-item graph: node features ``[N, d]`` -> ``[N, d]``."""

@@ -8,8 +8,8 @@ from torch import Tensor, nn
 
 from adapters._common import check_ids, dot_scores
 from adapters.graph import SparseMatrix, sparse_matmul
-from sgdl_wrap.interactions import Interactions
-from sgdl_wrap.per_sample import Factor, LinearFactor, RowFactor
+from sgdl_wrap.data.interactions import Interactions
+from sgdl_wrap.phase2.features import Factor, LinearFactor, RowFactor
 
 __all__ = ["CDAE"]
 
@@ -100,7 +100,7 @@ class CDAE(nn.Module):
 
     def per_sample_factors(self, users: Tensor, items: Tensor) -> tuple[Tensor, dict[str, Factor]]:
         """Scores as :meth:`score` plus exact gradient factors of every parameter for SGDL's
-        scheduler features (:mod:`sgdl_wrap.per_sample`)."""
+        scheduler features (:mod:`sgdl_wrap.phase2.features`)."""
         check_ids(users, items, self.n_users, self.n_items)
         factors: dict[str, Factor] = {}
         codes = self.hidden(users, factors)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.interactions import Interactions
 
 __all__ = [
     "EdgeList",

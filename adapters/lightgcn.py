@@ -7,8 +7,8 @@ from torch import Tensor, nn
 
 from adapters._common import FinalRepresentationModel, Propagation
 from adapters.graph import NormalizedAdjacency
-from sgdl_wrap.interactions import Interactions
-from sgdl_wrap.per_sample import RowFactor
+from sgdl_wrap.data.interactions import Interactions
+from sgdl_wrap.phase2.features import RowFactor
 
 __all__ = ["GRAM_MAX_NODES", "LightGCN"]
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from adapters._common import check_ids
-from sgdl_wrap.per_sample import Factor, LinearFactor, RowFactor
+from sgdl_wrap.phase2.features import Factor, LinearFactor, RowFactor
 
 __all__ = ["NeuMF"]
 
@@ -121,7 +121,7 @@ class NeuMF(nn.Module):
     def per_sample_factors(self, users: Tensor, items: Tensor) -> tuple[Tensor, dict[str, Factor]]:
         """Scores as :meth:`score` plus exact gradient factors of every parameter for SGDL's
         scheduler features: gathered rows for the embeddings, ghost factors for the linear
-        layers (:mod:`sgdl_wrap.per_sample`)."""
+        layers (:mod:`sgdl_wrap.phase2.features`)."""
         check_ids(users, items, self.n_users, self.n_items)
         factors: dict[str, Factor] = {}
         flat = items.dim() == 1

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.reporting import atomic_write
-from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.data.datasets import Dataset
+from sgdl_wrap.legacy import moved_module
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
 
@@ -42,6 +43,10 @@ class _Unpickler(pickle.Unpickler):
         if pid not in self._objects:
             raise pickle.UnpicklingError(f"checkpoint refers to unknown dataset part {pid!r}")
         return self._objects[pid]
+
+    def find_class(self, module: str, name: str) -> Any:
+        # A checkpoint written before a module moved names its old place.
+        return super().find_class(moved_module(module), name)
 
 
 def save_checkpoint(path: Path, state: Any, data: Dataset) -> None:

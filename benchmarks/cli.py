@@ -24,7 +24,7 @@ from benchmarks.runner import cached_runs, time_epochs
 from benchmarks.significance import ALPHA, paired_run_p
 from benchmarks.trainers import SGDLTrainer
 from benchmarks.tune import add_parser as add_tune_parser
-from sgdl_wrap.datasets import DATASETS
+from sgdl_wrap.data.datasets import DATASETS
 
 log = logging.getLogger("benchmarks")
 

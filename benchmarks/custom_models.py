@@ -31,7 +31,7 @@ from benchmarks.data import default_data_dir, load
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.speed import endless, timed_batches
 from sgdl_wrap import Batch, SGDLConfig, SGDLWrapper
-from sgdl_wrap.per_sample import Factor, RowFactor
+from sgdl_wrap.phase2.features import Factor, RowFactor
 
 __all__ = ["HookedMF", "PlainMF", "TowerMLP", "main"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sgdl_wrap.datasets import Dataset, load_dataset, make_synthetic
+from sgdl_wrap.data.datasets import Dataset, load_dataset, make_synthetic
 
 __all__ = ["default_data_dir", "load"]
 
@@ -21,7 +21,7 @@ def default_data_dir() -> Path | None:
 
 
 def load(name: str, data_dir: Path | None) -> Dataset:
-    """The named dataset (see :data:`sgdl_wrap.datasets.DATASETS`) or ``"synthetic"``."""
+    """The named dataset (see :data:`sgdl_wrap.data.datasets.DATASETS`) or ``"synthetic"``."""
     if name == "synthetic":
         return make_synthetic(seed=0)
     return load_dataset(name, data_dir=data_dir)

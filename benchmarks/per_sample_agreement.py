@@ -32,9 +32,9 @@ from benchmarks.models import MODELS
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
-from sgdl_wrap.gradient_check import gradient_factor_agreement
-from sgdl_wrap.lookahead import lookahead, trainable_parameters
 from sgdl_wrap.losses import check_per_sample
+from sgdl_wrap.phase2.functional import lookahead, trainable_parameters
+from sgdl_wrap.phase2.gradient_check import gradient_factor_agreement
 
 
 def measure(

@@ -31,10 +31,10 @@ from benchmarks.models import MODELS
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.run_config import RunConfig, parse_setting
 from benchmarks.trainers import SGDLTrainer, Trainer
-from sgdl_wrap.datasets import Dataset
-from sgdl_wrap.memorization import memorization_pass
+from sgdl_wrap.data.datasets import Dataset
+from sgdl_wrap.data.sampling import UniformNegativeSampler
 from sgdl_wrap.metrics import evaluate
-from sgdl_wrap.sampling import UniformNegativeSampler
+from sgdl_wrap.phase1.memorization import memorization_pass
 
 
 def _unweighted_loss(

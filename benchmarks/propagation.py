@@ -27,7 +27,7 @@ from torch import Tensor
 from adapters.graph import NormalizedAdjacency
 from benchmarks.data import default_data_dir
 from benchmarks.reporting import markdown_table, write_result
-from sgdl_wrap.datasets import load_dataset
+from sgdl_wrap.data.datasets import load_dataset
 
 Propagation = Callable[[Tensor], Tensor]
 

@@ -32,7 +32,7 @@ from benchmarks.run_config import RunConfig, parse_setting
 from benchmarks.runner import CachedRun, RunProgress, cached_runs, read_result, run_path
 from benchmarks.significance import ALPHA, paired_run_p
 from benchmarks.trainers import SGDLTrainer
-from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.data.datasets import Dataset
 
 __all__ = ["ARTEFACTS", "Cell", "reproduce", "table2_methods"]
 

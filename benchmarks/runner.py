@@ -29,7 +29,7 @@ from benchmarks.reporting import atomic_write, environment
 from benchmarks.run_claim import run_claim
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
-from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.data.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector
 

@@ -47,9 +47,9 @@ from benchmarks.run_config import RunConfig
 from benchmarks.speed import endless, timed_batches
 from benchmarks.trainers import SGDLTrainer, Trainer
 from sgdl_wrap import Batch
-from sgdl_wrap.datasets import DATASETS, Dataset
-from sgdl_wrap.datasets.files import resolve_file
-from sgdl_wrap.datasets.readers import InteractionRows, read_rating_file, read_test_file
+from sgdl_wrap.data.datasets import DATASETS, Dataset
+from sgdl_wrap.data.datasets.files import resolve_file
+from sgdl_wrap.data.datasets.readers import InteractionRows, read_rating_file, read_test_file
 from sgdl_wrap.metrics import evaluate
 
 log = logging.getLogger("benchmarks.scale")

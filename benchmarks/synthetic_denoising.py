@@ -3,7 +3,7 @@
 ``python -m benchmarks.synthetic_denoising --model lightgcn neumf --seeds 0 1 2``
 
 For each model and seed: SGDL with the default settings (plus ``--history``) on
-:func:`sgdl_wrap.datasets.make_synthetic` data for ``--epochs`` epochs. Reported at the
+:func:`sgdl_wrap.data.datasets.make_synthetic` data for ``--epochs`` epochs. Reported at the
 memorization point and at the last epoch: the memorized set's precision (share of clean
 rows) against the data's clean rate, the memory rates of clean and noisy rows, and in
 Phase II the mean learned weight of clean and noisy rows and their gap. Writes
@@ -27,7 +27,7 @@ from benchmarks.models import MODELS
 from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import SGDLTrainer
-from sgdl_wrap.datasets import Dataset, make_synthetic
+from sgdl_wrap.data.datasets import Dataset, make_synthetic
 
 
 def run_one(data: Dataset, model: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:

@@ -27,9 +27,9 @@ from sgdl_wrap import (
     iterate_batches,
 )
 from sgdl_wrap.config import settings_from_dict
-from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.data.datasets import Dataset
+from sgdl_wrap.data.sampling import NegativeSampler
 from sgdl_wrap.losses import per_sample_losses
-from sgdl_wrap.sampling import NegativeSampler
 from sgdl_wrap.training import optimize_epoch
 
 __all__ = ["FrozenSGDLTrainer", "MatchedNormalTrainer", "SGDLTrainer", "Trainer"]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from sgdl_wrap import SGDLConfig, SGDLWrapper
-from sgdl_wrap.datasets import make_synthetic
+from sgdl_wrap.data.datasets import make_synthetic
 from sgdl_wrap.metrics import evaluate
 
 

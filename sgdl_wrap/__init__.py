@@ -1,11 +1,15 @@
 """sgdl_wrap: Self-Guided Learning to Denoise (SIGIR 2022) around any recommender."""
 
-from sgdl_wrap.batching import Batch, iterate_batches
 from sgdl_wrap.config import SGDLConfig
+from sgdl_wrap.data.batching import Batch, iterate_batches
+from sgdl_wrap.data.interactions import Interactions, UserCSR
+from sgdl_wrap.data.sampling import (
+    NegativeSampler,
+    PopularityNegativeSampler,
+    UniformNegativeSampler,
+)
 from sgdl_wrap.diagnostics import EpochReport
-from sgdl_wrap.interactions import Interactions, UserCSR
 from sgdl_wrap.protocols import PerSampleLoss, Recommender
-from sgdl_wrap.sampling import NegativeSampler, PopularityNegativeSampler, UniformNegativeSampler
 from sgdl_wrap.wrapper import Phase, SGDLWrapper
 
 __all__ = [

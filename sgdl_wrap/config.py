@@ -114,7 +114,7 @@ class SGDLConfig:
             for gathered embeddings and linear layers), ``"modules"`` (the same factors
             recorded from the model's ``nn.Embedding`` and ``nn.Linear`` modules, for a
             model without the hook whose parameters all live in such modules;
-            :mod:`sgdl_wrap.module_factors`), ``"loop"`` (one backward per sample, exact,
+            :mod:`sgdl_wrap.phase2.recorded`), ``"loop"`` (one backward per sample, exact,
             slow) or ``"auto"`` (the hook when the model has one, else the recorded factors
             when they give the loop's cosines on a few training rows, else the loop).
         lookahead: ``"functional"`` (the model evaluated at the stepped parameters),

@@ -4,12 +4,19 @@ learned weights separate clean from noisy interactions (the paper's Figs. 1, 3 a
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["EpochReport", "epoch_report"]
+__all__ = ["EpochReport", "EpochWeights", "epoch_report", "warn_if_loss_rises"]
+
+log = logging.getLogger(__name__)
+
+# Phase II warns when the unweighted training loss exceeds its value at the switch by this.
+_LOSS_RISE_WARNING = 1.1
 
 
 @dataclass(frozen=True)
@@ -90,3 +97,76 @@ def epoch_report(
 
 def _mean_or_none(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
+
+
+def warn_if_loss_rises(reports: Sequence[EpochReport]) -> None:
+    """Warn once when the unweighted training loss of the last report crosses 1.1 times its
+    value at the switch (the last Phase I report)."""
+    # Measured on ML-100K (benchmarks/results/phase2_dynamics_ml100k.md): the weighting
+    # net can learn to ignore high-loss rows, whose loss then grows epoch after epoch
+    # while the weighted objective falls, and validation accuracy drops; a 100x smaller
+    # meta_lr avoided it there (phase2_dynamics_ml100k_meta-lr-5e-6.md).
+    phase_one = [r.train_loss for r in reports if r.phase == "memorization"]
+    if not phase_one:
+        return
+    at_switch = phase_one[-1]
+    limit = _LOSS_RISE_WARNING * at_switch
+    phase_two = [r.train_loss for r in reports if r.phase == "self_guided"]
+    report = reports[-1]
+    # Once per crossing, not every epoch above it: a collapsed run can stay above for
+    # hundreds of epochs, and each epoch's loss is in its logged report anyway.
+    crossed = len(phase_two) < 2 or phase_two[-2] <= limit
+    if report.train_loss > limit and crossed:
+        log.warning(
+            "SGDL epoch %d: the unweighted training loss rose from %.4f at the switch to "
+            "%.4f; the weighting net is giving up on high-loss rows (consider a smaller "
+            "meta_lr, e.g. 100x, or keep the best checkpoint by validation)",
+            report.epoch, at_switch, report.train_loss,
+        )
+
+
+class EpochWeights:
+    """Each training row's mean weight in the current epoch, and its mean loss as the
+    weighting net saw it (the x-axis of weight-against-loss plots), over the steps that
+    drew it.
+
+    Args:
+        n_rows: ``N``, the number of training rows.
+    """
+
+    def __init__(self, n_rows: int) -> None:
+        self.weight_sum = np.zeros(n_rows)
+        self.loss_sum = np.zeros(n_rows)
+        self.count = np.zeros(n_rows, dtype=np.int64)
+
+    def record(self, rows: np.ndarray, weights: np.ndarray, losses: np.ndarray) -> None:
+        """Add one step's ``[B]`` weights and losses of the training ``rows`` ``[B]``."""
+        self.weight_sum[rows] += weights
+        self.loss_sum[rows] += losses
+        self.count[rows] += 1
+
+    def weights(self) -> np.ndarray:
+        """``[N]`` mean weight per row (NaN where unseen)."""
+        return self._mean(self.weight_sum)
+
+    def losses(self) -> np.ndarray:
+        """``[N]`` mean loss per row (NaN where unseen)."""
+        return self._mean(self.loss_sum)
+
+    def clear(self) -> None:
+        self.weight_sum[:] = 0.0
+        self.loss_sum[:] = 0.0
+        self.count[:] = 0
+
+    def _mean(self, total: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > 0, total / self.count, np.nan)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weight_sum": self.weight_sum.copy(), "weighed_loss_sum": self.loss_sum.copy(),
+                "weight_count": self.count.copy()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.weight_sum = np.array(state["weight_sum"], dtype=np.float64)
+        self.loss_sum = np.array(state["weighed_loss_sum"], dtype=np.float64)
+        self.count = np.array(state["weight_count"], dtype=np.int64)

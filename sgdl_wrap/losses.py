@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from sgdl_wrap.batching import Batch
+from sgdl_wrap.data.batching import Batch
 from sgdl_wrap.protocols import PerSampleLoss, Recommender
 
 __all__ = ["check_candidate_losses", "check_per_sample", "per_sample_losses"]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.interactions import Interactions
 from sgdl_wrap.protocols import Recommender, scoring_pass
 
 __all__ = ["RankingMetrics", "evaluate", "metric_names"]

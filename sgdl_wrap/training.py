@@ -6,16 +6,17 @@ selection with early stopping. Nothing here owns the loop; see ``examples/`` and
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
-from sgdl_wrap.batching import Batch
+from sgdl_wrap.data.batching import Batch
 from sgdl_wrap.losses import per_sample_losses
 from sgdl_wrap.protocols import PerSampleLoss, Recommender
 
-__all__ = ["ModelSelector", "optimize_epoch", "train_epoch"]
+__all__ = ["ModelSelector", "optimize_epoch", "scaled_learning_rate", "train_epoch"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,23 @@ def optimize_epoch(
         total += float(value.detach()) * len(batch)
         count += len(batch)
     return total / max(count, 1)
+
+
+@contextmanager
+def scaled_learning_rate(optimizer: torch.optim.Optimizer, factor: float) -> Iterator[None]:
+    """Within the block, every parameter group's rate is ``factor`` times its own; the
+    rates are restored after it, whatever happens."""
+    if factor == 1.0:
+        yield
+        return
+    rates = [group["lr"] for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["lr"] = group["lr"] * factor
+    try:
+        yield
+    finally:
+        for group, rate in zip(optimizer.param_groups, rates):
+            group["lr"] = rate
 
 
 @dataclass

@@ -33,13 +33,13 @@ from adapters import (
 from adapters.graph import symmetric_sampled_dot, symmetric_weighted_matmul
 from benchmarks.custom_models import TowerMLP
 from sgdl_wrap import Interactions, PerSampleLoss, Recommender
-from sgdl_wrap.gradient_check import check_gradient_factors
-from sgdl_wrap.memorization import memorization_pass
+from sgdl_wrap.data.sampling import UniformNegativeSampler
 from sgdl_wrap.metrics import evaluate
-from sgdl_wrap.module_factors import check_module_coverage
-from sgdl_wrap.per_sample import SupportsGradientFactors
+from sgdl_wrap.phase1.memorization import memorization_pass
+from sgdl_wrap.phase2.features import SupportsGradientFactors
+from sgdl_wrap.phase2.gradient_check import check_gradient_factors
+from sgdl_wrap.phase2.recorded import check_module_coverage
 from sgdl_wrap.protocols import scoring_pass
-from sgdl_wrap.sampling import UniformNegativeSampler
 
 # An nn.Module implementing sgdl_wrap.Recommender; no static type expresses both.
 Adapter = Any

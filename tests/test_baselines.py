@@ -22,7 +22,7 @@ from benchmarks.baselines.wbpr import WBPRTrainer
 from benchmarks.methods import METHODS
 from benchmarks.run_config import RunConfig
 from sgdl_wrap import Interactions, PopularityNegativeSampler
-from sgdl_wrap.datasets import make_synthetic
+from sgdl_wrap.data.datasets import make_synthetic
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.mixture import GaussianMixture
 
-import sgdl_wrap.wrapper as wrapper_module
+import sgdl_wrap.phase1.tracker as tracker_module
 from adapters import LightGCN
 from adapters.losses import BCELoss, BPRLoss
 from oracles import (
@@ -21,10 +21,10 @@ from oracles import (
     meta_gradient,
 )
 from sgdl_wrap import SGDLConfig, SGDLWrapper
-from sgdl_wrap.datasets import make_synthetic
-from sgdl_wrap.memorization import MemorizationPass
-from sgdl_wrap.noise import NoiseEstimate
-from sgdl_wrap.scheduler import DenoisingScheduler, LSTMScorer, MLPScorer
+from sgdl_wrap.data.datasets import make_synthetic
+from sgdl_wrap.phase1.memorization import MemorizationPass
+from sgdl_wrap.phase1.noise import NoiseEstimate
+from sgdl_wrap.phase2.scheduler import DenoisingScheduler, LSTMScorer, MLPScorer
 from toy_models import FactoredMF, TinyMF
 
 
@@ -51,12 +51,12 @@ def _fixed_marks(monkeypatch, epochs_of_marks):
     def memorization_pass(model, loss, train, *args, **kwargs):
         return MemorizationPass(marks=queue.pop(0), losses=np.linspace(0.1, 2.0, len(train)))
 
-    monkeypatch.setattr(wrapper_module, "memorization_pass", memorization_pass)
+    monkeypatch.setattr(tracker_module, "memorization_pass", memorization_pass)
 
 
 def _no_switch(monkeypatch, n):
     """A noise estimate of 0: the switch would need every row memorized."""
-    monkeypatch.setattr(wrapper_module, "estimate_noise_rate", lambda *a, **k: NoiseEstimate(
+    monkeypatch.setattr(tracker_module, "estimate_noise_rate", lambda *a, **k: NoiseEstimate(
         rate=0.0, posterior=np.zeros(n), means=(0.0, 1.0), stds=(1.0, 1.0), weights=(1.0, 0.0)))
 
 
@@ -114,11 +114,11 @@ def test_field_noise_rate_shift_moves_the_switch(monkeypatch, data, shift, neede
     n = len(data.train)
     assert n == 120
     _, sgdl = _wrapper(data, noise_rate_shift=shift)
-    monkeypatch.setattr(wrapper_module, "estimate_noise_rate", lambda *a, **k: NoiseEstimate(
+    monkeypatch.setattr(tracker_module, "estimate_noise_rate", lambda *a, **k: NoiseEstimate(
         rate=0.2, posterior=np.zeros(n), means=(0.0, 1.0), stds=(1.0, 1.0),
         weights=(0.8, 0.2)))
     mask = np.arange(n) < needed - short
-    monkeypatch.setattr(sgdl.bank, "memorized", lambda: mask)
+    monkeypatch.setattr(sgdl.tracker.bank, "memorized", lambda: mask)
     assert sgdl.end_epoch().switched == (short == 0)
 
 
@@ -268,17 +268,17 @@ def test_field_scheduler_picks_the_scorer(data, kind, scorer):
     model, sgdl = _phase_two(data, memorized=range(20), scheduler=kind)
     sgdl.step(batch_of(data.train, range(8)), torch.optim.SGD(model.parameters(), lr=0.1))
     if scorer is None:
-        assert sgdl.scheduler is None
+        assert sgdl.meta.scheduler is None
     else:
-        assert isinstance(sgdl.scheduler.net, scorer)
-        assert (sgdl.scheduler_optimizer is None) == (kind == "top_f")
+        assert isinstance(sgdl.meta.scheduler.net, scorer)
+        assert (sgdl.meta.scheduler_optimizer is None) == (kind == "top_f")
 
 
 @pytest.mark.parametrize(("kind", "hidden"), [("lstm", 4), ("mlp", 6)])
 def test_field_scheduler_hidden_sizes_the_scorer(data, kind, hidden):
     model, sgdl = _phase_two(data, memorized=range(20), scheduler=kind, scheduler_hidden=hidden)
     sgdl.step(batch_of(data.train, range(8)), torch.optim.SGD(model.parameters(), lr=0.1))
-    net = sgdl.scheduler.net
+    net = sgdl.meta.scheduler.net
     assert (net.loss_lstm.hidden_size if kind == "lstm" else net.net[0].out_features) == hidden
 
 
@@ -290,7 +290,7 @@ def test_field_scheduler_lr_is_the_schedulers_adam_rate(data, rate):
         model, sgdl = _phase_two(data, memorized=range(20), scheduler="mlp",
                                  scheduler_lr=scheduler_lr)
         sgdl.step(batch_of(data.train, range(8)), torch.optim.SGD(model.parameters(), lr=0.1))
-        schedulers.append(sgdl.scheduler)
+        schedulers.append(sgdl.meta.scheduler)
     initial = {n: p.detach() for n, p in schedulers[1].named_parameters()}
     assert _first_adam_step(schedulers[0], initial) == pytest.approx(rate, rel=1e-3)
 
@@ -300,7 +300,7 @@ def test_field_tau_reaches_the_scheduler(data, tau):
     # The scheduler's own test checks what tau does to the selection.
     model, sgdl = _phase_two(data, memorized=range(20), scheduler="mlp", tau=tau)
     sgdl.step(batch_of(data.train, range(8)), torch.optim.SGD(model.parameters(), lr=0.1))
-    assert sgdl.scheduler.tau == tau
+    assert sgdl.meta.scheduler.tau == tau
 
 
 def test_field_sampling_reinforce_trains_the_scorer_by_the_score_function(data, monkeypatch):
@@ -310,8 +310,8 @@ def test_field_sampling_reinforce_trains_the_scorer_by_the_score_function(data, 
     monkeypatch.setattr(DenoisingScheduler, "reinforce_loss",
                         lambda self, *a: calls.append(1) or real(self, *a))
     sgdl.step(batch_of(data.train, range(8)), torch.optim.SGD(model.parameters(), lr=0.1))
-    assert sgdl.scheduler.sampling == "reinforce" and calls == [1]
-    assert float(sgdl.scheduler.baseline) != 0.0
+    assert sgdl.meta.scheduler.sampling == "reinforce" and calls == [1]
+    assert float(sgdl.meta.scheduler.baseline) != 0.0
 
 
 @pytest.mark.parametrize("reset", [True, False])
@@ -323,8 +323,8 @@ def test_field_reset_each_epoch_recreates_the_meta_optimizers(data, reset):
     for _ in range(2):
         for start in (0, 8):
             sgdl.step(batch_of(data.train, range(start, start + 8)), optimizer)
-        steps.append({int(s["step"]) for s in sgdl.weight_optimizer.state.values()})
-        schedulers.append(sgdl.scheduler)
+        steps.append({int(s["step"]) for s in sgdl.meta.weight_optimizer.state.values()})
+        schedulers.append(sgdl.meta.scheduler)
         sgdl.end_epoch()
     assert steps == ([{2}, {2}] if reset else [{2}, {4}])
     assert (schedulers[0] is schedulers[1]) == (not reset)

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgdl_wrap.datasets import DATASETS, Checksum, Dataset, load_dataset
-from sgdl_wrap.datasets.movielens import build_ml100k_full
-from sgdl_wrap.datasets.readers import (
+from sgdl_wrap.data.datasets import DATASETS, Checksum, Dataset, load_dataset
+from sgdl_wrap.data.datasets.movielens import build_ml100k_full
+from sgdl_wrap.data.datasets.readers import (
     read_movielens_ratings,
     read_rating_file,
     read_test_file,
 )
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.interactions import Interactions
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sgdl_wrap.datasets import Checksum, ChecksumError, DownloadError, FileSpec
-from sgdl_wrap.datasets import download as download_module
-from sgdl_wrap.datasets.download import extract_member, fetch
-from sgdl_wrap.datasets.files import resolve_file
+from sgdl_wrap.data.datasets import Checksum, ChecksumError, DownloadError, FileSpec
+from sgdl_wrap.data.datasets import download as download_module
+from sgdl_wrap.data.datasets.download import extract_member, fetch
+from sgdl_wrap.data.datasets.files import resolve_file
 
 CONTENT = b"0\t5\t1\n0\t7\t0\n3\t2\t1\n"
 

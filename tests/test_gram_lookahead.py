@@ -9,9 +9,9 @@ import adapters.lightgcn
 from adapters import LightGCN
 from adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap import SGDLConfig, SGDLWrapper
-from sgdl_wrap.datasets import make_synthetic
-from sgdl_wrap.gram_lookahead import GramBlock, shifted_rows
-from sgdl_wrap.lookahead import call_at, lookahead, trainable_parameters
+from sgdl_wrap.data.datasets import make_synthetic
+from sgdl_wrap.phase2.functional import call_at, lookahead, trainable_parameters
+from sgdl_wrap.phase2.points import GramBlock, shifted_rows
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import torch
 from torch.func import functional_call
 
 from adapters.losses import BCELoss, BPRLoss
-from sgdl_wrap.lookahead import lookahead, trainable_parameters
-from sgdl_wrap.weighting import WeightNet
+from sgdl_wrap.phase2.functional import lookahead, trainable_parameters
+from sgdl_wrap.phase2.weighting import WeightNet
 from toy_models import TinyMF
 
 

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap import Interactions, UniformNegativeSampler
-from sgdl_wrap.memorization import memorization_pass
+from sgdl_wrap.phase1.memorization import memorization_pass
 from toy_models import TableModel
 
 

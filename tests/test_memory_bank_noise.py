@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgdl_wrap.memory_bank import MemoryBank
-from sgdl_wrap.noise import estimate_noise_rate, normalize_per_user
+from sgdl_wrap.phase1.memory_bank import MemoryBank
+from sgdl_wrap.phase1.noise import estimate_noise_rate, normalize_per_user
 
 
 @given(st.integers(1, 40), st.integers(1, 6), st.integers(0, 15), st.integers(0, 10_000))

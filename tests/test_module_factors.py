@@ -7,8 +7,8 @@ from torch import nn
 from adapters import BPRLoss
 from benchmarks.custom_models import TowerMLP
 from sgdl_wrap import SGDLConfig, SGDLWrapper
-from sgdl_wrap.datasets import make_synthetic
-from sgdl_wrap.module_factors import check_module_coverage, module_factors
+from sgdl_wrap.data.datasets import make_synthetic
+from sgdl_wrap.phase2.recorded import check_module_coverage, module_factors
 from toy_models import TinyMF
 
 
@@ -101,7 +101,7 @@ def test_auto_records_factors_where_they_agree_with_the_loop(model_cls, strategy
     data = make_synthetic(6, 8, interactions_per_user=3, seed=0)
     torch.manual_seed(0)
     model = model_cls()
-    with caplog.at_level("INFO", logger="sgdl_wrap.wrapper"):
+    with caplog.at_level("INFO", logger="sgdl_wrap"):
         sgdl = SGDLWrapper(model, BPRLoss(), train=data.train)
     assert sgdl.per_sample_strategy == strategy
     assert ("exact loop (slow)" in caplog.text) == (strategy == "loop")

@@ -9,16 +9,16 @@ from hypothesis import strategies as st
 from adapters import CDAE, NGCF, BCELoss, BPRLoss, LightGCN, NeuMF
 from benchmarks.custom_models import TowerMLP
 from sgdl_wrap import SGDLConfig, SGDLWrapper
-from sgdl_wrap.datasets import make_synthetic
-from sgdl_wrap.gradient_check import check_gradient_factors, gradient_factor_agreement
-from sgdl_wrap.lookahead import call_at, trainable_parameters
-from sgdl_wrap.per_sample import (
+from sgdl_wrap.data.datasets import make_synthetic
+from sgdl_wrap.phase2.features import (
     LinearFactor,
     RowFactor,
     factor_cosines,
     loop_cosines,
     loss_gradients,
 )
+from sgdl_wrap.phase2.functional import call_at, trainable_parameters
+from sgdl_wrap.phase2.gradient_check import check_gradient_factors, gradient_factor_agreement
 from test_adapter_contract import tiny_interactions
 from toy_models import FactoredMF, TinyMF
 

@@ -10,7 +10,7 @@ from benchmarks.reproduce import table2_methods
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import run
 from benchmarks.significance import paired_improvement_p, paired_run_p
-from sgdl_wrap.datasets import make_synthetic
+from sgdl_wrap.data.datasets import make_synthetic
 
 TINY = ["--dataset", "synthetic", "--model", "neumf", "--seeds", "0", "1", "--epochs", "2",
         "--patience", "1"]

@@ -17,7 +17,7 @@ from benchmarks.reporting import atomic_write
 from benchmarks.reproduce import _Progress, eta_text
 from benchmarks.run_claim import claim_path, run_claim
 from benchmarks.run_config import RunConfig
-from sgdl_wrap.datasets import make_synthetic
+from sgdl_wrap.data.datasets import make_synthetic
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="claims need flock")
 TINY = ["--dataset", "synthetic", "--model", "neumf", "--seeds", "0", "1", "--epochs", "2",

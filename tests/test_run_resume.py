@@ -10,7 +10,7 @@ from benchmarks.checkpoint import load_checkpoint, save_checkpoint
 from benchmarks.methods import METHODS
 from benchmarks.run_config import RunConfig
 from benchmarks.runner import cached_runs, checkpoint_path, run_path
-from sgdl_wrap.datasets import make_synthetic
+from sgdl_wrap.data.datasets import make_synthetic
 
 # Timings and the resume record differ by design; everything else must not.
 _VOLATILE = {"wall_time_s", "epoch_seconds", "epoch_seconds_mean", "resumed"}

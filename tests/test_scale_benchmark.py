@@ -8,8 +8,8 @@ import pytest
 
 from benchmarks import scale
 from sgdl_wrap import Interactions
-from sgdl_wrap.datasets import Dataset
-from sgdl_wrap.datasets.readers import InteractionRows
+from sgdl_wrap.data.datasets import Dataset
+from sgdl_wrap.data.datasets.readers import InteractionRows
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from sgdl_wrap.scheduler import DenoisingScheduler, _final_states
+from sgdl_wrap.phase2.scheduler import DenoisingScheduler, _final_states
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 12])

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from sgdl_wrap.datasets import Dataset, make_synthetic
+from sgdl_wrap.data.datasets import Dataset, make_synthetic
 
 
 def arrays(data: Dataset) -> list[np.ndarray]:

@@ -8,7 +8,7 @@ import torch
 
 from adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap import Batch, SGDLConfig, SGDLWrapper
-from sgdl_wrap.datasets import make_synthetic
+from sgdl_wrap.data.datasets import make_synthetic
 from sgdl_wrap.wrapper import Phase
 from toy_models import FactoredMF, TinyMF
 
@@ -134,7 +134,7 @@ def test_scheduler_variants_train(data, scheduler, sampling):
                                   reset_each_epoch=False)
     reports = _epochs(sgdl, optimizer, 3)
     assert reports[-1].phase == "self_guided"
-    assert (sgdl.scheduler is None) == (scheduler == "none")
+    assert (sgdl.meta.scheduler is None) == (scheduler == "none")
 
 
 def test_resume_equals_an_uninterrupted_run(data, tmp_path):
@@ -221,10 +221,10 @@ def test_config_accepts_numpy_scalars():
 
 @pytest.mark.parametrize("denoising", [True, False])
 def test_phase_two_warns_when_the_unweighted_loss_rises(data, monkeypatch, caplog, denoising):
-    import sgdl_wrap.wrapper as wrapper_module
+    import sgdl_wrap.phase1.tracker as tracker_module
 
     _, optimizer, sgdl = _wrapper(data, denoising=denoising)
-    real_pass = wrapper_module.memorization_pass
+    real_pass = tracker_module.memorization_pass
     scale = {"factor": 1.0}
 
     def inflated(*args, **kwargs):
@@ -232,9 +232,9 @@ def test_phase_two_warns_when_the_unweighted_loss_rises(data, monkeypatch, caplo
         result.losses[:] = result.losses * scale["factor"]
         return result
 
-    monkeypatch.setattr(wrapper_module, "memorization_pass", inflated)
+    monkeypatch.setattr(tracker_module, "memorization_pass", inflated)
     _epochs(sgdl, optimizer, 2)
-    with caplog.at_level("WARNING", logger="sgdl_wrap.wrapper"):
+    with caplog.at_level("WARNING", logger="sgdl_wrap"):
         scale["factor"] = 1.0
         _epochs(sgdl, optimizer, 1)
         quiet = [r for r in caplog.records if "giving up" in r.message]
@@ -248,18 +248,47 @@ def test_phase_two_warns_when_the_unweighted_loss_rises(data, monkeypatch, caplo
     assert len([r for r in caplog.records if "giving up" in r.message]) == warned
 
 
-def test_a_wrapper_pickled_before_its_look_ahead_helper_existed_still_trains(data):
-    # Benchmark checkpoints pickle the whole trainer; one written by older code lacks the
-    # helpers that later code derives from the model and the loss.
+def _as_pickled_before_the_pipeline(sgdl):
+    """``sgdl``'s pickled ``__dict__`` in the layout of the code before Phase II became one
+    pipeline (the nets, optimizers and bookkeeping arrays on the wrapper itself)."""
+    state = dict(sgdl.__getstate__())
+    meta, tracker, weights = state.pop("meta"), state.pop("tracker"), state.pop("epoch_weights")
+    state.update(
+        weight_net=meta.weight_net, weight_optimizer=meta.weight_optimizer,
+        scheduler=meta.scheduler, scheduler_optimizer=meta.scheduler_optimizer,
+        _scheduler_cosines=meta.scheduler_cosines, generator=meta.generator, bank=tracker.bank,
+        _weight_sum=weights.weight_sum, _weighed_loss_sum=weights.loss_sum,
+        _weight_count=weights.count, _recorded_factors=sgdl.factor_source == "modules",
+        _use_factors=sgdl.factor_source is not None, _gram_capable=False,
+        _candidate_losses=None,
+    )
+    del state["factor_source"], state["_phase_two"]
+    return state
+
+
+@pytest.mark.parametrize("model_cls", [FactoredMF, TinyMF])
+def test_a_wrapper_pickled_before_the_pipeline_trains_on_as_it_would_have(data, model_cls):
     import pickle
 
-    _, optimizer, sgdl = _wrapper(data)
-    _epochs(sgdl, optimizer, 2)
-    restored = pickle.loads(pickle.dumps(sgdl))
-    restored.__dict__.pop("_look_ahead", None)
-    assert restored.phase.value == "self_guided"
-    _epochs(restored, optimizer, 1)
-    assert restored.reports[-1].phase == "self_guided"
+    _, optimizer, sgdl = _wrapper(data, model_cls, reset_each_epoch=False)
+    _epochs(sgdl, optimizer, 3)
+    twin, twin_optimizer = pickle.loads(pickle.dumps((sgdl, optimizer)))
+    old = SGDLWrapper.__new__(SGDLWrapper)
+    old.__setstate__(_as_pickled_before_the_pipeline(twin))
+    assert old.factor_source == sgdl.factor_source
+    straight = _epochs(sgdl, optimizer, 2)
+    resumed = _epochs(old, twin_optimizer, 2)
+    assert [r.as_dict() for r in straight] == [r.as_dict() for r in resumed]
+
+
+def test_a_pickle_naming_moved_modules_finds_their_classes():
+    from sgdl_wrap.legacy import moved_module
+
+    assert moved_module("sgdl_wrap.memory_bank") == "sgdl_wrap.phase1.memory_bank"
+    assert moved_module("sgdl_wrap.sampling") == "sgdl_wrap.data.sampling"
+    assert moved_module("sgdl_wrap.datasets.split") == "sgdl_wrap.data.datasets.split"
+    assert moved_module("sgdl_wrap.meta_lookahead") == "sgdl_wrap.legacy"
+    assert moved_module("sgdl_wrap.config") == "sgdl_wrap.config"
 
 
 def test_the_weighting_controls_differ_from_sgdl_in_the_weights_only(data):
@@ -288,7 +317,7 @@ def test_the_weighting_controls_differ_from_sgdl_in_the_weights_only(data):
     assert not torch.allclose(objectives["learned"].detach(), objectives["frozen"].detach())
     for name, p in frozen_net.named_parameters():
         assert torch.equal(p, initial_net[name]), name
-    assert runs["learned"][2].weight_optimizer is not None
+    assert runs["learned"][2].meta.weight_optimizer is not None
     np.testing.assert_array_equal(runs["uniform"][2].sample_weights()[first["uniform"].rows],
                                   np.ones(32))
     # The controls draw the memorized batch too: the next batches are the same.

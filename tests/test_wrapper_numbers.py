@@ -16,9 +16,9 @@ from oracles import (
     sgd_step,
 )
 from sgdl_wrap import SGDLConfig, SGDLWrapper
-from sgdl_wrap.datasets import make_synthetic
-from sgdl_wrap.scheduler import DenoisingScheduler
-from sgdl_wrap.weighting import WeightNet
+from sgdl_wrap.data.datasets import make_synthetic
+from sgdl_wrap.phase2.scheduler import DenoisingScheduler
+from sgdl_wrap.phase2.weighting import WeightNet
 from toy_models import TinyMF
 
 

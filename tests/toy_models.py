@@ -44,7 +44,7 @@ class FactoredMF(TinyMF):
     """TinyMF with the optional ``per_sample_factors`` hook."""
 
     def per_sample_factors(self, users, items):
-        from sgdl_wrap.per_sample import RowFactor
+        from sgdl_wrap.phase2.features import RowFactor
 
         u, i = self.user(users), self.item(items)
         scores = (u.unsqueeze(1) * i).sum(-1) if items.dim() == 2 else (u * i).sum(-1)

@@ -33,7 +33,7 @@ from benchmarks.baselines.pointwise import pointwise_terms
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
 from sgdl_wrap import Batch
-from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.data.datasets import Dataset
 
 __all__ = ["DeCATrainer", "MatrixFactorization", "deca_terms"]
 

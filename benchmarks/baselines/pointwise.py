@@ -19,7 +19,7 @@ from adapters import BCELoss
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
 from sgdl_wrap import Batch
-from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.data.datasets import Dataset
 
 __all__ = [
     "RCETrainer",

@@ -30,7 +30,7 @@ from benchmarks.models import MODELS
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
 from sgdl_wrap import Interactions, Recommender, UniformNegativeSampler
-from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.data.datasets import Dataset
 
 __all__ = ["IRTrainer", "relabel"]
 

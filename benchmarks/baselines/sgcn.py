@@ -43,7 +43,7 @@ from benchmarks.baselines.graph_models import graph_model
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
 from sgdl_wrap import Batch
-from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.data.datasets import Dataset
 from sgdl_wrap.losses import per_sample_losses
 
 __all__ = ["EdgeMask", "MaskedGraphModel", "SGCNTrainer"]

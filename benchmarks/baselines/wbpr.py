@@ -9,7 +9,7 @@ from __future__ import annotations
 from benchmarks.run_config import RunConfig
 from benchmarks.trainers import Trainer
 from sgdl_wrap import PopularityNegativeSampler
-from sgdl_wrap.datasets import Dataset
+from sgdl_wrap.data.datasets import Dataset
 
 __all__ = ["WBPRTrainer"]
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from sgdl_wrap.datasets.split import Dataset
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.datasets.split import Dataset
+from sgdl_wrap.data.interactions import Interactions
 
 __all__ = ["make_synthetic"]
 

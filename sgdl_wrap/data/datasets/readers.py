@@ -31,7 +31,7 @@ from typing import NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.interactions import Interactions
 
 __all__ = [
     "RatingRows",

@@ -3,14 +3,14 @@ model without a ``per_sample_factors`` hook (``SGDLConfig(per_sample_gradients="
 
 Forward hooks, as in Opacus, record each module's input and output during an ordinary
 ``score(users, items)`` call: an embedding's ids and gathered rows become a
-:class:`~sgdl_wrap.per_sample.RowFactor`, a linear layer's input and output a
-:class:`~sgdl_wrap.per_sample.LinearFactor` (and one more for its bias). Every trainable
+:class:`~sgdl_wrap.phase2.features.RowFactor`, a linear layer's input and output a
+:class:`~sgdl_wrap.phase2.features.LinearFactor` (and one more for its bias). Every trainable
 parameter must belong to such a module, and each module must be called once per ``score``
 call, on tensors whose first dimension is the samples (``[B, ...]``, at most one more
 dimension before the features). The factors are exact only if sample ``b``'s score depends
 on no other sample's module outputs (no batch normalisation, no attention across the
 batch); the recorder cannot see that, so check such a model once against the exact loop
-with ``sgdl_wrap.gradient_check.check_gradient_factors(..., source="modules")``.
+with ``sgdl_wrap.phase2.gradient_check.check_gradient_factors(..., source="modules")``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import Any, cast
 
 from torch import Tensor, nn
 
-from sgdl_wrap.lookahead import call_at, trainable_parameters
-from sgdl_wrap.per_sample import Factor, LinearFactor, RowFactor, SupportsGradientFactors
+from sgdl_wrap.phase2.features import Factor, LinearFactor, RowFactor
+from sgdl_wrap.phase2.functional import call_at, trainable_parameters
 from sgdl_wrap.protocols import Recommender
 
-__all__ = ["check_module_coverage", "factored_forward", "module_factors"]
+__all__ = ["check_module_coverage", "module_factors"]
 
 _RECORDED = (nn.Embedding, nn.Linear)
 
@@ -143,18 +143,3 @@ def module_factors(
         if module.bias is not None and module.bias.requires_grad:
             factors[f"{prefix}bias"] = LinearFactor(output)
     return scores, factors
-
-
-def factored_forward(
-    model: nn.Module, users: Tensor, items: Tensor, point: Mapping[str, Tensor] | None,
-    *, recorded: bool,
-) -> tuple[Tensor, dict[str, Factor]]:
-    """Scores and gradient factors of ``users`` ``[B]`` against ``items`` ``[B]`` or
-    ``[B, C]`` at ``point`` (None: the model's own parameters): recorded from the model's
-    modules (``recorded``) or from its ``per_sample_factors`` hook."""
-    if recorded:
-        return module_factors(model, users, items, point)
-    if point is None:
-        assert isinstance(model, SupportsGradientFactors)
-        return model.per_sample_factors(users, items)
-    return call_at(model, "per_sample_factors", point, users, items)  # type: ignore[no-any-return]

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from sgdl_wrap.datasets.checksum import Checksum, ChecksumError
-from sgdl_wrap.datasets.download import DownloadError, extract_member, fetch
+from sgdl_wrap.data.datasets.checksum import Checksum, ChecksumError
+from sgdl_wrap.data.datasets.download import DownloadError, extract_member, fetch
 
 __all__ = ["DATA_DIR_ENV", "CACHE_DIR_ENV", "FileSpec", "default_cache_dir", "resolve_file"]
 

@@ -1,13 +1,14 @@
-r"""Per-sample gradient similarities between two parameter points, without materialising a
-per-sample copy of any parameter.
+r"""Per-sample features of the adaptive scheduler: each memorized sample's loss, and the
+cosines of its per-sample gradients at the look-ahead point and at the current parameters,
+without materialising a per-sample copy of any parameter.
 
-The adaptive scheduler needs, for each sample ``m`` and each parameter tensor ``p``,
-``cos(grad_p L_m(theta_hat), grad_p L_m(theta))``. Two strategies compute it:
+For each sample ``m`` and each parameter tensor ``p`` the scheduler needs
+``cos(grad_p L_m(theta_hat), grad_p L_m(theta))``. A wrapper picks one way, once:
 
-* :func:`loop_cosines` - the exact oracle: one backward per sample and point. Slow; for tests.
-* :func:`factor_cosines` - from *gradient factors* a model exposes through the optional
+* :class:`FactorFeatures`: from *gradient factors*, given by the model's optional
   ``per_sample_factors(users, items) -> (scores, {param_name: factor})`` hook
-  (:class:`SupportsGradientFactors`). Two factor kinds cover embedding models exactly:
+  (:class:`SupportsGradientFactors`) or recorded from its modules
+  (:mod:`sgdl_wrap.phase2.recorded`). Two factor kinds cover embedding models exactly:
 
   - :class:`RowFactor`: the parameter is a table read by gathering rows ``E[ids]``. The
     per-sample gradient is ``sum_c onehot(ids_c) (x) G_c`` with ``G = dL/d rows``, so
@@ -21,6 +22,9 @@ The adaptive scheduler needs, for each sample ``m`` and each parameter tensor ``
   ``exact=False``: the cosines are then those of the gradients w.r.t. the final
   representations, an approximation whose agreement with the loop is measured in
   ``benchmarks/``.
+* :class:`PlainFeatures`: a plain forward, and the exact oracle: one backward per sample
+  and point (:func:`loop_cosines`). Slow; without a scheduler, the features are never
+  asked for and the forward is all it does.
 
 Only autograd (``torch.autograd.grad``) is used, so this works with ``torch.sparse`` ops
 where ``torch.func`` transforms fail.
@@ -30,16 +34,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, cast, runtime_checkable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from sgdl_wrap.data.batching import Batch
+from sgdl_wrap.losses import check_per_sample
+from sgdl_wrap.phase2.functional import call_at, trainable_parameters
+from sgdl_wrap.protocols import PerSampleLoss, Recommender
+
+if TYPE_CHECKING:
+    from sgdl_wrap.phase2.points import AtPoint
 
 __all__ = [
+    "AtTheta",
     "Factor",
+    "FactorFeatures",
     "LinearFactor",
+    "PlainFeatures",
     "RowFactor",
+    "SampleFeatures",
     "SupportsGradientFactors",
     "factor_cosines",
     "loop_cosines",
@@ -244,3 +260,157 @@ def loop_cosines(
             for g, h in zip(g_sample, h_sample)
         ]))
     return torch.stack(rows).detach()
+
+
+# What a look-ahead measures of the memorized batch at the point: its losses, its losses and
+# gradient factors, or nothing (the point alone, for the exact loop's features).
+Measure = Literal["losses", "factors", "point"]
+
+# Scores and gradient factors of users ``[S]`` against items ``[S, C]`` at given parameters
+# (None: the model's own): the model's hook, or factors recorded from its modules.
+FactoredForward = Callable[[Tensor, Tensor, "Mapping[str, Tensor] | None"],
+                           tuple[Tensor, dict[str, Factor]]]
+
+
+@dataclass(frozen=True)
+class AtTheta:
+    """A training batch and its memorized batch scored at the current parameters.
+
+    Attributes:
+        scores: ``[S, 1 + k]``: the training batch's rows (``training``), then, when they
+            were scored with it, the memorized batch's (``memorized``, else empty).
+        losses: ``[S]`` per-sample losses.
+        users, items: ``[S]`` user ids and ``[S, 1 + k]`` candidates.
+        training, memorized: the two batches' slices of dimension 0.
+        memorized_losses: ``[M]`` the memorized batch's losses, where the scheduler needs
+            them.
+        factors: every sample's gradient factors (:class:`FactorFeatures` only).
+        gradients: each sample's loss gradient with respect to its factors' rows or
+            outputs, by name (:func:`loss_gradients`; with the factors).
+    """
+
+    scores: Tensor
+    losses: Tensor
+    users: Tensor
+    items: Tensor
+    training: slice
+    memorized: slice
+    memorized_losses: Tensor | None = None
+    factors: dict[str, Factor] | None = None
+    gradients: dict[str, Tensor] | None = None
+
+
+@runtime_checkable
+class SampleFeatures(Protocol):
+    """How a wrapper scores a step's batches at ``theta`` and computes the scheduler's
+    features."""
+
+    # What the features need measured at their look-ahead point.
+    feature_measure: Measure
+
+    def at_theta(self, batch: Batch, memorized: Batch, where: str) -> AtTheta:
+        """The training batch and, where the scheduler needs them, the memorized batch's
+        losses at the current parameters."""
+        ...
+
+    def cosines(self, at_theta: AtTheta, memorized: Batch, at_point: AtPoint,
+                where: str) -> Tensor:
+        """``[M, P]`` gradient cosines of the memorized samples between ``theta`` and the
+        look-ahead point ``at_point``."""
+        ...
+
+
+class PlainFeatures:
+    """The training batch in one plain forward at ``theta``, and the scheduler's cosines
+    (when there is a scheduler) by the exact loop: one backward per memorized sample at
+    each point. Needs look-ahead points as parameters.
+
+    Args:
+        model: the wrapped model.
+        loss: its per-sample loss.
+        scheduled: whether a scheduler needs the memorized batch's losses at ``theta``.
+    """
+
+    # What the features need measured at their look-ahead point.
+    feature_measure: Measure = "point"
+
+    def __init__(self, model: nn.Module, loss: PerSampleLoss, *, scheduled: bool) -> None:
+        self.model, self.loss_fn, self.scheduled = model, loss, scheduled
+
+    def at_theta(self, batch: Batch, memorized: Batch, where: str) -> AtTheta:
+        model = cast(Recommender, self.model)
+        scores = model.score(batch.users, batch.candidates)
+        losses = check_per_sample(self.loss_fn(scores), len(batch), where=where)
+        memorized_losses = None
+        if self.scheduled:
+            memorized_scores = model.score(memorized.users, memorized.candidates)
+            memorized_losses = check_per_sample(self.loss_fn(memorized_scores), len(memorized),
+                                                where=f"the memorized batch of {where}")
+        size = len(batch)
+        return AtTheta(scores, losses, batch.users, batch.candidates, slice(0, size),
+                       slice(size, size), memorized_losses)
+
+    def cosines(self, at_theta: AtTheta, memorized: Batch, at_point: AtPoint,
+                where: str) -> Tensor:
+        assert isinstance(at_point.point, Mapping)
+
+        def losses_at(point: Mapping[str, Tensor]) -> Tensor:
+            scores = call_at(self.model, "score", point, memorized.users, memorized.candidates)
+            return check_per_sample(self.loss_fn(scores), len(memorized), where=where)
+
+        return loop_cosines(losses_at, trainable_parameters(self.model), at_point.point)
+
+
+class FactorFeatures:
+    """The scheduler's cosines from gradient factors: the training batch and the memorized
+    batch in one factored forward at ``theta``, then the factors at the look-ahead point.
+
+    Args:
+        model: the wrapped model.
+        loss: its per-sample loss.
+        factored: the factored forward (the model's hook, or recorded from its modules).
+    """
+
+    feature_measure: Measure = "factors"
+
+    def __init__(self, model: nn.Module, loss: PerSampleLoss, factored: FactoredForward) -> None:
+        self.model, self.loss_fn, self.factored = model, loss, factored
+
+    def at_theta(self, batch: Batch, memorized: Batch, where: str) -> AtTheta:
+        # One forward for both batches: a graph model would otherwise propagate twice.
+        users = torch.cat([batch.users, memorized.users])
+        items = torch.cat([batch.candidates, memorized.candidates])
+        scores, factors = self.factored(users, items, None)
+        total = len(batch) + len(memorized)
+        losses = check_per_sample(self.loss_fn(scores), total,
+                                  where=f"{where} with its memorized batch")
+        memorized_part = slice(len(batch), total)
+        return AtTheta(scores, losses, users, items, slice(0, len(batch)), memorized_part,
+                       losses[memorized_part], factors, loss_gradients(losses, factors))
+
+    def at(self, point: Mapping[str, Tensor], batch: Batch) -> tuple[Tensor, dict[str, Factor]]:
+        """Scores and gradient factors of ``batch`` at ``point`` (a look-ahead's
+        parameters)."""
+        return self.factored(batch.users, batch.candidates, point)
+
+    def cosines(self, at_theta: AtTheta, memorized: Batch, at_point: AtPoint,
+                where: str) -> Tensor:
+        assert at_theta.factors is not None and at_point.factors is not None
+        assert at_point.losses is not None
+        return factor_cosines(
+            at_theta.losses, at_theta.factors, at_point.losses, at_point.factors,
+            theta_part=at_theta.memorized, grads_at_theta=at_theta.gradients,
+        )
+
+
+def hook_forward(model: nn.Module) -> FactoredForward:
+    """The factored forward of a model's ``per_sample_factors`` hook."""
+
+    def factored(users: Tensor, items: Tensor,
+                 point: Mapping[str, Tensor] | None) -> tuple[Tensor, dict[str, Factor]]:
+        if point is None:
+            assert isinstance(model, SupportsGradientFactors)
+            return model.per_sample_factors(users, items)
+        return call_at(model, "per_sample_factors", point, users, items)  # type: ignore[no-any-return]
+
+    return factored

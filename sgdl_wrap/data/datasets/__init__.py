@@ -5,12 +5,12 @@
 * :class:`Dataset`: the train/valid/test triple both return.
 """
 
-from sgdl_wrap.datasets.checksum import Checksum, ChecksumError
-from sgdl_wrap.datasets.download import DownloadError
-from sgdl_wrap.datasets.files import FileSpec
-from sgdl_wrap.datasets.registry import DATASETS, DatasetSpec, load_dataset
-from sgdl_wrap.datasets.split import Dataset
-from sgdl_wrap.datasets.synthetic import make_synthetic
+from sgdl_wrap.data.datasets.checksum import Checksum, ChecksumError
+from sgdl_wrap.data.datasets.download import DownloadError
+from sgdl_wrap.data.datasets.files import FileSpec
+from sgdl_wrap.data.datasets.registry import DATASETS, DatasetSpec, load_dataset
+from sgdl_wrap.data.datasets.split import Dataset
+from sgdl_wrap.data.datasets.synthetic import make_synthetic
 
 __all__ = [
     "DATASETS",

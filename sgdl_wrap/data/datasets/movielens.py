@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdl_wrap.datasets.readers import RatingRows
-from sgdl_wrap.datasets.split import Dataset
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.datasets.readers import RatingRows
+from sgdl_wrap.data.datasets.split import Dataset
+from sgdl_wrap.data.interactions import Interactions
 
 __all__ = ["ML100K_N_ITEMS", "ML100K_N_USERS", "NOISY_BELOW_RATING", "build_ml100k_full"]
 

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.interactions import Interactions
 
 __all__ = ["NegativeSampler", "UniformNegativeSampler", "PopularityNegativeSampler"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.interactions import Interactions
 
 __all__ = ["Dataset"]
 

@@ -1,4 +1,4 @@
-"""The differentiable assumed update (SGDL eq. 7), done functionally.
+"""The model evaluated at other parameters, and the differentiable assumed update (SGDL eq. 7).
 
 ``theta_hat = theta - lr * grad_theta objective`` is built with
 ``torch.autograd.grad(create_graph=True)``, so ``theta_hat`` stays a function of whatever the

@@ -20,10 +20,10 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.interactions import Interactions
+from sgdl_wrap.data.sampling import NegativeSampler
 from sgdl_wrap.losses import check_per_sample
 from sgdl_wrap.protocols import PerSampleLoss, Recommender, scoring_pass
-from sgdl_wrap.sampling import NegativeSampler
 
 __all__ = ["MemorizationPass", "MemorizationTest", "memorization_pass"]
 

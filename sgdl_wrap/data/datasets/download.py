@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from sgdl_wrap.datasets.checksum import Checksum
+from sgdl_wrap.data.datasets.checksum import Checksum
 
 __all__ = ["DownloadError", "extract_member", "fetch"]
 

@@ -1,6 +1,6 @@
 """A public checker for a model's gradient factors, against the exact loop: those of its
 ``per_sample_factors`` hook, or those recorded from its modules
-(:mod:`sgdl_wrap.module_factors`, ``source="modules"``).
+(:mod:`sgdl_wrap.phase2.recorded`, ``source="modules"``).
 
 Adapter authors call :func:`check_gradient_factors` in their tests (as this project's own
 adapter tests do); :func:`gradient_factor_agreement` returns both sets of cosines for
@@ -11,20 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from sgdl_wrap.lookahead import call_at, trainable_parameters
 from sgdl_wrap.losses import check_per_sample
-from sgdl_wrap.module_factors import check_module_coverage, factored_forward
-from sgdl_wrap.per_sample import (
+from sgdl_wrap.phase2.features import (
     LinearFactor,
     SupportsGradientFactors,
     factor_cosines,
+    hook_forward,
     loop_cosines,
 )
+from sgdl_wrap.phase2.functional import call_at, trainable_parameters
+from sgdl_wrap.phase2.recorded import check_module_coverage, module_factors
 from sgdl_wrap.protocols import PerSampleLoss
 
 __all__ = [
@@ -45,8 +47,9 @@ class FactorAgreement:
 
     Attributes:
         names: the factor (parameter) names, sorted; one column each.
-        factor: cosines from :func:`~sgdl_wrap.per_sample.factor_cosines`.
-        loop: cosines from :func:`~sgdl_wrap.per_sample.loop_cosines` w.r.t. the parameters.
+        factor: cosines from :func:`~sgdl_wrap.phase2.features.factor_cosines`.
+        loop: cosines from :func:`~sgdl_wrap.phase2.features.loop_cosines` w.r.t. the
+            parameters.
         exact: per name, whether the hook claims its factor is exact.
         uncovered: trainable parameters that have no factor (and so no cosine column).
     """
@@ -110,10 +113,10 @@ def gradient_factor_agreement(
     was_training = model.training
     model.eval()
     try:
-        recorded = source == "modules"
-        scores, factors = factored_forward(model, users, candidates, params, recorded=recorded)
-        scores_hat, factors_hat = factored_forward(model, users, candidates, params_hat,
-                                                   recorded=recorded)
+        factored = (partial(module_factors, model) if source == "modules"
+                    else hook_forward(model))
+        scores, factors = factored(users, candidates, params)
+        scores_hat, factors_hat = factored(users, candidates, params_hat)
         names = sorted(factors)
         unknown = [n for n in names if n not in params]
         if unknown:

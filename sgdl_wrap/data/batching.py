@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sgdl_wrap.interactions import Interactions
-from sgdl_wrap.sampling import NegativeSampler
+from sgdl_wrap.data.interactions import Interactions
+from sgdl_wrap.data.sampling import NegativeSampler
 
-__all__ = ["Batch", "iterate_batches"]
+__all__ = ["Batch", "check_batch", "draw_batch", "iterate_batches"]
 
 
 @dataclass(frozen=True)
@@ -73,4 +73,48 @@ def iterate_batches(
             users=torch.from_numpy(users),
             items=torch.from_numpy(train.items[chunk]),
             negatives=torch.from_numpy(negatives),
+        )
+
+
+def draw_batch(
+    train: Interactions,
+    rows: np.ndarray,
+    size: int,
+    sampler: NegativeSampler,
+    num_negatives: int,
+    generator: np.random.Generator,
+) -> Batch:
+    """``size`` of ``train``'s ``rows`` drawn uniformly with replacement, with fresh
+    negatives (Phase II's memorized batch)."""
+    chosen = generator.choice(rows, size=size, replace=True)
+    users = train.users[chosen]
+    negatives = sampler.sample(users, num_negatives, generator)
+    return Batch(
+        rows=torch.from_numpy(chosen),
+        users=torch.from_numpy(users),
+        items=torch.from_numpy(train.items[chosen]),
+        negatives=torch.from_numpy(negatives),
+    )
+
+
+def check_batch(batch: Batch, n_rows: int, num_negatives: int) -> None:
+    """Raise a ``ValueError`` naming the problem unless ``batch`` holds ``[B]`` rows, users
+    and items of one length, ``B > 0``, rows in ``[0, n_rows)`` and ``[B, num_negatives]``
+    negatives."""
+    rows = batch.rows
+    if rows.dim() != 1 or batch.users.shape != rows.shape or batch.items.shape != rows.shape:
+        raise ValueError(
+            f"batch rows, users and items must be [B] vectors of one length, got "
+            f"{tuple(rows.shape)}, {tuple(batch.users.shape)}, {tuple(batch.items.shape)}"
+        )
+    if rows.numel() == 0:
+        raise ValueError("empty batch")
+    low, high = int(rows.min()), int(rows.max())
+    if low < 0 or high >= n_rows:
+        bad = low if low < 0 else high
+        raise ValueError(f"training row {bad} is out of range [0, {n_rows})")
+    if batch.negatives.shape != (len(batch), num_negatives):
+        raise ValueError(
+            f"batch negatives have shape {tuple(batch.negatives.shape)}; the loss expects "
+            f"[{len(batch)}, {num_negatives}]"
         )

@@ -3,7 +3,7 @@
 * ``ml100k``: MovieLens-100K as shipped by the SGDL authors (497 users, item ids kept raw,
   so 1,683 item ids).
 * ``ml100k-full``: the paper's 943-user MovieLens setting built from GroupLens' raw
-  ``u.data`` (see :mod:`sgdl_wrap.datasets.movielens`; the only dataset that uses ``seed``).
+  ``u.data`` (see :mod:`sgdl_wrap.data.datasets.movielens`; the only dataset that uses ``seed``).
 * ``adressa`` and ``yelp``: T-CE's (DenoisingRec) splits. Their id-space sizes are
   hard-coded as in the authors' loaders (the Table 1 sizes), and checked against the data.
 
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from sgdl_wrap.datasets.checksum import Checksum
-from sgdl_wrap.datasets.files import FileSpec, resolve_file
-from sgdl_wrap.datasets.movielens import ML100K_N_ITEMS, ML100K_N_USERS, build_ml100k_full
-from sgdl_wrap.datasets.readers import read_movielens_ratings, read_rating_file, read_test_file
-from sgdl_wrap.datasets.split import Dataset
-from sgdl_wrap.interactions import Interactions
+from sgdl_wrap.data.datasets.checksum import Checksum
+from sgdl_wrap.data.datasets.files import FileSpec, resolve_file
+from sgdl_wrap.data.datasets.movielens import ML100K_N_ITEMS, ML100K_N_USERS, build_ml100k_full
+from sgdl_wrap.data.datasets.readers import read_movielens_ratings, read_rating_file, read_test_file
+from sgdl_wrap.data.datasets.split import Dataset
+from sgdl_wrap.data.interactions import Interactions
 
 __all__ = ["DATASETS", "DatasetSpec", "load_dataset"]
 
