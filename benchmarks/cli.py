@@ -70,6 +70,20 @@ def _protocol_differences(runs: Sequence[dict[str, Any]], others: Sequence[dict[
     )
 
 
+def _protocol_settings(args: argparse.Namespace) -> tuple[int, int]:
+    """``patience`` and ``eval_every``: as given, else what the method's protocol fixes,
+    else 10 and 1; a value given against the method's protocol is a usage error."""
+    protocol = METHODS[args.method].protocol
+    settings: dict[str, int] = {}
+    for key, default in (("patience", 10), ("eval_every", 1)):
+        given = getattr(args, key)
+        if given is not None and key in protocol and given != protocol[key]:
+            raise SystemExit(f"error: --{key.replace('_', '-')} {given}: {args.method} runs "
+                             f"with {protocol[key]}")
+        settings[key] = given if given is not None else protocol.get(key, default)
+    return settings["patience"], settings["eval_every"]
+
+
 def _two_phase(method: str) -> bool:
     """Whether ``method`` trains through SGDL's two phases (SGDL and its controls)."""
     return issubclass(METHODS[method], SGDLTrainer)
@@ -140,10 +154,11 @@ def _run_command(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         # Looked up before training, so that a misspelt --compare fails at once.
         other_files = _comparison_files(args, model)
+        patience, eval_every = _protocol_settings(args)
         configs = [
             RunConfig(
                 dataset=args.dataset, model=model, method=args.method, seed=seed,
-                epochs=args.epochs, patience=args.patience, eval_every=args.eval_every,
+                epochs=args.epochs, patience=patience, eval_every=eval_every,
                 batch_size=args.batch_size, lr=args.lr, device=args.device,
                 extra=dict(args.settings),
             )
@@ -153,7 +168,8 @@ def _run_command(args: argparse.Namespace) -> None:
         for seed, result in zip(args.seeds, runs):
             log.info("%s seed %d: test %s", model, seed, result["test"])
         summary = summarize(runs)
-        paper = paper_row(args.dataset, model, args.method)
+        paper_method = METHODS[args.method].paper_method
+        paper = None if paper_method is None else paper_row(args.dataset, model, paper_method)
         sgdl = _two_phase(args.method)
         header = ["source", *METRIC_COLUMNS, "best epoch", "epoch s"]
         header += ["switch epoch", "est. clean ratio at switch"] if sgdl else []
@@ -170,7 +186,7 @@ def _run_command(args: argparse.Namespace) -> None:
         gap = None
         if paper is not None:
             gap = {m: summary[m]["mean"] - paper[m] for m in METRIC_COLUMNS}
-            rows.append([f"paper ({args.method})", *(paper[m] for m in METRIC_COLUMNS), *padding])
+            rows.append([f"paper ({paper_method})", *(paper[m] for m in METRIC_COLUMNS), *padding])
             rows.append(["difference", *(f"{gap[m]:+.4f}" for m in METRIC_COLUMNS), *padding])
         references = {}
         if sgdl:
@@ -242,9 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
                             help="offline data directory (default: $SGDL_DATA_DIR or "
                                  "../shared/data when present)")
     run_parser.add_argument("--epochs", type=int, default=400, help="maximum epochs")
-    run_parser.add_argument("--patience", type=int, default=10,
-                            help="validations without improvement before stopping")
-    run_parser.add_argument("--eval-every", type=int, default=1)
+    run_parser.add_argument("--patience", type=int, default=None,
+                            help="validations without improvement before stopping (default "
+                                 "10, or what the method's protocol fixes)")
+    run_parser.add_argument("--eval-every", type=int, default=None,
+                            help="epochs between validations (default 1, or what the "
+                                 "method's protocol fixes)")
     run_parser.add_argument("--batch-size", type=int, default=None)
     run_parser.add_argument("--lr", type=float, default=None)
     run_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -8,7 +8,13 @@ from benchmarks.baselines.relabel import IRTrainer
 from benchmarks.baselines.sgcn import SGCNTrainer
 from benchmarks.baselines.sgl import SGLTrainer
 from benchmarks.baselines.wbpr import WBPRTrainer
-from benchmarks.trainers import FrozenSGDLTrainer, MatchedNormalTrainer, SGDLTrainer, Trainer
+from benchmarks.trainers import (
+    FrozenSGDLTrainer,
+    MatchedNormalTrainer,
+    PublishedSGDLTrainer,
+    SGDLTrainer,
+    Trainer,
+)
 
 __all__ = ["GRAPH_ONLY", "METHODS", "POINTWISE_ONLY"]
 
@@ -17,6 +23,7 @@ METHODS: dict[str, type[Trainer]] = {
     "sgdl": SGDLTrainer,
     "normal-matched": MatchedNormalTrainer,
     "sgdl-frozen": FrozenSGDLTrainer,
+    "sgdl-as-published": PublishedSGDLTrainer,
     "tce": TCETrainer,
     "rce": RCETrainer,
     "deca": DeCATrainer,

@@ -118,7 +118,7 @@ def run(data: Dataset, config: RunConfig, checkpoint: Path | None = None) -> dic
         state.next_epoch = epoch + 1
         # Patience restarts after the first validation of the new regime.
         state.restart = state.restart or trainer.regime_changed
-        if (epoch + 1) % config.eval_every == 0:
+        if (epoch + 1) % config.eval_every == 0 and trainer.validates:
             valid = evaluate(trainer.recommender, data.valid, exclude=[data.train],
                              ks=config.ks)
             state.history.append({"epoch": epoch, "loss": mean_loss, **valid})

@@ -412,3 +412,45 @@ def test_a_matched_control_differs_from_sgdl_in_its_weighting_alone(method, weig
                             reference.model.parameters()):
         torch.testing.assert_close(p, q, msg=name)
         assert not torch.equal(p, before[name]), name
+
+
+def test_the_as_published_protocol_differs_from_sgdl_as_documented(tmp_path):
+    # history 4: nothing is memorized before epoch 2, so the switch waits for epoch 1.
+    extra = {"switch_epoch": 1, "history": 4}
+    sgdl_settings, _ = SGDLTrainer.settings_for(extra, 0)
+    published = METHODS["sgdl-as-published"]
+    settings, reset = published.settings_for(extra, 0)
+    differs = {k for k, v in settings.to_dict().items() if sgdl_settings.to_dict()[k] != v}
+    assert differs == {"weighting"} and settings.weighting == "frozen" and reset
+    assert published.protocol == {"patience": 8, "eval_every": 5}
+    with pytest.raises(ValueError, match="sgdl-as-published runs with patience=8, got 10"):
+        published(load("synthetic", None), RunConfig(dataset="synthetic", model="lightgcn",
+                                                     method="sgdl-as-published", seed=0))
+    with pytest.raises(SystemExit, match="--patience 3: sgdl-as-published runs with 8"):
+        main(["run", "--dataset", "synthetic", "--model", "neumf", "--method",
+              "sgdl-as-published", "--patience", "3", "--results-dir", str(tmp_path)])
+
+    config = RunConfig(dataset="synthetic", model="lightgcn", method="sgdl-as-published",
+                       seed=0, patience=8, eval_every=5, extra=extra)
+    trainer = published(load("synthetic", None), config)
+    initial = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    # LightGCN's tables start N(0, 0.1), as in the first release.
+    assert 0.09 < float(initial["user_embedding"].std()) < 0.11
+    trainer.train_epoch(0)
+    assert not trainer.sgdl.reports[-1].switched and not trainer.validates
+    assert not torch.equal(trainer.model.user_embedding, initial["user_embedding"])
+    trainer.train_epoch(1)  # the switch: Phase II restarts from the initial parameters
+    assert trainer.sgdl.reports[-1].switched and trainer.validates
+    for name, p in trainer.model.named_parameters():
+        assert torch.equal(p, initial[name]), name
+
+
+def test_an_as_published_run_validates_only_in_phase_two(tmp_path):
+    main(["run", "--dataset", "synthetic", "--model", "neumf", "--method", "sgdl-as-published",
+          "--set", "switch_epoch=5", "--set", "history=12", "--epochs", "12",
+          "--results-dir", str(tmp_path), "--no-cache"])
+    record = json.loads((tmp_path / "run_synthetic_neumf_sgdl-as-published.json").read_text())
+    run = record["runs"][0]
+    assert run["config"]["patience"] == 8 and run["config"]["eval_every"] == 5
+    assert run["switch_epoch"] == 5
+    assert [h["epoch"] for h in run["history"]] == [9]
