@@ -5,12 +5,12 @@ Each model implements :class:`sgdl_wrap.Recommender`: ``score(users, items)`` an
 ``torch.func.functional_call`` can evaluate a model under swapped parameters.
 """
 
-from adapters.cdae import CDAE
-from adapters.graph import EdgeList, NormalizedAdjacency, SparseMatrix, sparse_matmul
-from adapters.lightgcn import LightGCN
-from adapters.losses import BCELoss, BPRLoss
-from adapters.neumf import NeuMF
-from adapters.ngcf import NGCF
+from sgdl_wrap.adapters.cdae import CDAE
+from sgdl_wrap.adapters.graph import EdgeList, NormalizedAdjacency, SparseMatrix, sparse_matmul
+from sgdl_wrap.adapters.lightgcn import LightGCN
+from sgdl_wrap.adapters.losses import BCELoss, BPRLoss
+from sgdl_wrap.adapters.neumf import NeuMF
+from sgdl_wrap.adapters.ngcf import NGCF
 
 __all__ = [
     "BCELoss",

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from adapters._common import check_ids, dot_scores
-from adapters.graph import SparseMatrix, sparse_matmul
+from sgdl_wrap.adapters._common import check_ids, dot_scores
+from sgdl_wrap.adapters.graph import SparseMatrix, sparse_matmul
 from sgdl_wrap.data.interactions import Interactions
 from sgdl_wrap.phase2.features import Factor, LinearFactor, RowFactor
 

@@ -6,13 +6,13 @@ node ``u`` is user ``u`` and node ``n_users + i`` is item ``i``. Nodes without e
 empty row. CDAE multiplies rows of ``R`` (users' item sets) with its encoder.
 
 Why not ``torch.sparse.mm``: on CPU a CSR product is several times faster than a COO one
-(``python -m benchmarks.propagation``), the built-in backward of a sparse product transposes
-the matrix at every call, and ``torch.func`` transforms cannot take sparse tensors as inputs.
-A :class:`SparseMatrix` therefore keeps its transpose in CSR as well (the same object for a
-symmetric matrix such as ``A_hat``), and :func:`sparse_matmul` computes the backward as a
-product with it, by calling itself, which makes it differentiable to any order (SGDL
-differentiates through a gradient step). A :class:`SparseMatrix` is a plain object, which
-``torch.func`` passes through untouched.
+(:mod:`sgdl_wrap.benchmarks.studies.propagation`), the built-in backward of a sparse product
+transposes the matrix at every call, and ``torch.func`` transforms cannot take sparse tensors as
+inputs. A :class:`SparseMatrix` therefore keeps its transpose in CSR as well (the same object for a
+symmetric matrix such as ``A_hat``), and :func:`sparse_matmul` computes the backward as a product
+with it, by calling itself, which makes it differentiable to any order (SGDL differentiates through
+a gradient step). A :class:`SparseMatrix` is a plain object, which ``torch.func`` passes through
+untouched.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class SparseMatrix:
 def _product(csr: Tensor, x: Tensor) -> Tensor:
     """``csr @ x``. On the CPU ``embedding_bag`` forms the same weighted row sums (row ``r``:
     ``sum_k values[k] * x[cols[k]]`` over row ``r``'s entries) about twice as fast as the
-    CSR kernel (``python -m benchmarks.propagation``)."""
+    CSR kernel (``python -m sgdl_wrap.benchmarks.studies.propagation``)."""
     if x.device.type != "cpu":
         return csr @ x
     return F.embedding_bag(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from adapters._common import FinalRepresentationModel, Propagation
-from adapters.graph import NormalizedAdjacency
+from sgdl_wrap.adapters._common import FinalRepresentationModel, Propagation
+from sgdl_wrap.adapters.graph import NormalizedAdjacency
 from sgdl_wrap.data.interactions import Interactions
 from sgdl_wrap.phase2.features import RowFactor
 
@@ -91,12 +91,12 @@ class LightGCN(FinalRepresentationModel):
     ) -> tuple[Tensor, dict[str, RowFactor]]:
         """Scores as :meth:`score` plus gradient factors for SGDL's scheduler features.
 
-        The factors are the gathered *final* representations: every sample's gradient
-        reaches the whole table through propagation, so per-sample gradients w.r.t. the
-        tables cannot be factored; the cosines are those of the gradients w.r.t. the final
-        user and item rows (exact when ``layers == 0``). Measured against the exact loop on
-        ML-100K (``python -m benchmarks.per_sample_agreement``): largest difference 4e-7 at
-        the look-ahead step 1e-3, where every cosine is within 1e-6 of 1; correlation 0.87
-        to 0.996 at a step of 100, where the cosines spread.
+        The factors are the gathered *final* representations: every sample's gradient reaches the
+        whole table through propagation, so per-sample gradients w.r.t. the tables cannot be
+        factored; the cosines are those of the gradients w.r.t. the final user and item rows (exact
+        when ``layers == 0``). Measured against the exact loop on ML-100K
+        (:mod:`sgdl_wrap.benchmarks.studies.per_sample_agreement`): largest difference 4e-7 at the
+        look-ahead step 1e-3, where every cosine is within 1e-6 of 1; correlation 0.87 to 0.996 at a
+        step of 100, where the cosines spread.
         """
         return self._final_row_factors(users, items, exact=self.layers == 0)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from adapters._common import check_ids
+from sgdl_wrap.adapters._common import check_ids
 from sgdl_wrap.phase2.features import Factor, LinearFactor, RowFactor
 
 __all__ = ["NeuMF"]

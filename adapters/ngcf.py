@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from adapters._common import FinalRepresentationModel, Propagation
-from adapters.graph import NormalizedAdjacency
+from sgdl_wrap.adapters._common import FinalRepresentationModel, Propagation
+from sgdl_wrap.adapters.graph import NormalizedAdjacency
 from sgdl_wrap.data.interactions import Interactions
 from sgdl_wrap.phase2.features import RowFactor
 
@@ -104,12 +104,11 @@ class NGCF(FinalRepresentationModel):
     ) -> tuple[Tensor, dict[str, RowFactor]]:
         """Scores as :meth:`score` plus gradient factors for SGDL's scheduler features.
 
-        As LightGCN's: the gathered final representations stand for the embedding tables
-        (exact when ``layers == 0``), and the layers' weights, which every sample reaches
-        through propagation, get no column. Unlike LightGCN's, this approximation agrees
-        poorly with the exact loop (on ML-100K: mean absolute cosine difference 0.19,
-        correlation about 0.1; ``python -m benchmarks.per_sample_agreement``): pass
-        ``SGDLConfig(per_sample_gradients="loop")`` when exact features matter more than
-        speed.
+        As LightGCN's: the gathered final representations stand for the embedding tables (exact when
+        ``layers == 0``), and the layers' weights, which every sample reaches through propagation,
+        get no column. Unlike LightGCN's, this approximation agrees poorly with the exact loop (on
+        ML-100K: mean absolute cosine difference 0.19, correlation about 0.1;
+        :mod:`sgdl_wrap.benchmarks.studies.per_sample_agreement`): pass
+        ``SGDLConfig(per_sample_gradients="loop")`` when exact features matter more than speed.
         """
         return self._final_row_factors(users, items, exact=len(self.side_weights) == 0)

@@ -1,1 +1,1 @@
-"""Benchmarks that reproduce the SGDL paper; run ``python -m benchmarks --help``."""
+"""Benchmarks that reproduce the SGDL paper; run ``python -m sgdl_wrap.benchmarks --help``."""

@@ -1,3 +1,3 @@
-from benchmarks.cli import main
+from sgdl_wrap.benchmarks.cli import main
 
 main()

@@ -1,10 +1,12 @@
-"""Command line: ``python -m benchmarks run --dataset ml100k --model lightgcn --seeds 0 1 2``."""
+"""Command line: ``sgdl-wrap run --dataset ml100k --model lightgcn --seeds 0 1 2`` (or
+``python -m sgdl_wrap.benchmarks run ...``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,22 +15,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.data import default_data_dir, load
-from benchmarks.methods import METHODS
-from benchmarks.models import MODELS
-from benchmarks.paper import AUTHORS_LOG, METRIC_COLUMNS, paper_row
-from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.reproduce import add_parser as add_reproduce_parser
-from benchmarks.run_config import RunConfig, parse_setting
-from benchmarks.runner import cached_runs, time_epochs
-from benchmarks.significance import ALPHA, paired_run_p
-from benchmarks.trainers import SGDLTrainer
-from benchmarks.tune import add_parser as add_tune_parser
+from sgdl_wrap.benchmarks.demo import add_parser as add_demo_parser
+from sgdl_wrap.benchmarks.reports.paper import AUTHORS_LOG, METRIC_COLUMNS, paper_row
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.reports.significance import ALPHA, paired_run_p
+from sgdl_wrap.benchmarks.reports.verdict import add_parser as add_verdict_parser
+from sgdl_wrap.benchmarks.reproduce import add_parser as add_reproduce_parser
+from sgdl_wrap.benchmarks.running.data import default_data_dir, load
+from sgdl_wrap.benchmarks.running.methods import METHODS
+from sgdl_wrap.benchmarks.running.models import MODELS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig, parse_setting
+from sgdl_wrap.benchmarks.running.runner import cached_runs, time_epochs
+from sgdl_wrap.benchmarks.running.trainers import SGDLTrainer
+from sgdl_wrap.benchmarks.tune import add_parser as add_tune_parser
 from sgdl_wrap.data.datasets import DATASETS
 
 log = logging.getLogger("benchmarks")
 
-CACHE_DIR = Path(__file__).resolve().parent / "cache"
+# Finished runs and checkpoints: $SGDL_CACHE_DIR, else the user's cache folder (never inside
+# an installed package).
+CACHE_DIR = Path(os.environ.get("SGDL_CACHE_DIR") or Path.home() / ".cache" / "sgdl_wrap" / "runs")
 
 
 def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -245,7 +251,7 @@ def _timing_command(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sgdl-wrap", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every evaluation")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train, select on validation, test")
@@ -271,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                             default=[], metavar="KEY=VALUE",
                             help="a setting of the method (an SGDLConfig field for sgdl, e.g. "
                                  "history=5; e.g. max_rate=0.1 for tce); unknown keys raise")
-    run_parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    run_parser.add_argument("--results-dir", type=Path, default=results_folder("runs"))
     run_parser.add_argument("--tag", default="", help="suffix of the result file name")
     run_parser.add_argument(
         "--compare", nargs="+", metavar="RESULT",
@@ -294,13 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--threads", type=int, default=2)
     timing.add_argument("--device", default="cpu")
     timing.add_argument("--data-dir", type=Path, default=default_data_dir())
-    timing.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    timing.add_argument("--results-dir", type=Path, default=results_folder("studies"))
     timing.set_defaults(handler=_timing_command)
 
-    add_reproduce_parser(commands, default_data_dir(), RESULTS_DIR, CACHE_DIR, sorted(MODELS),
+    add_reproduce_parser(commands, default_data_dir(), CACHE_DIR, sorted(MODELS),
                          [*DATASETS, "synthetic"])
-    add_tune_parser(commands, default_data_dir(), RESULTS_DIR, CACHE_DIR, sorted(MODELS),
-                    sorted(METHODS), [*DATASETS, "synthetic"])
+    add_tune_parser(commands, default_data_dir(), results_folder("tuning"), CACHE_DIR,
+                    sorted(MODELS), sorted(METHODS), [*DATASETS, "synthetic"])
+    add_verdict_parser(commands)
+    add_demo_parser(commands)
     return parser
 
 

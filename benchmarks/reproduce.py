@@ -1,12 +1,12 @@
-"""``python -m benchmarks reproduce ARTEFACT``: the paper's Tables 2-5 and Figures 1, 3-5.
+"""``python -m sgdl_wrap.benchmarks reproduce ARTEFACT``: the paper's Tables 2-5 and Figures 1, 3-5.
 
-Every artefact is a list of runs (model, method, seed, settings); each run is cached by its
-full configuration (:func:`benchmarks.runner.cached_runs`) and checkpointed after every
+Every artefact is a list of runs (model, method, seed, settings); each run is cached by its full
+configuration (:func:`sgdl_wrap.benchmarks.running.runner.cached_runs`) and checkpointed after every
 epoch until it finishes, so a repeated or interrupted command only trains what is missing,
-continuing an interrupted run after its last finished epoch, and artefacts share runs
-(Table 2's SGDL runs are Table 3's "SGDL" row, Table 4's "0" column, Table 5's LSTM row and
-the figures' SGDL runs). The same command started again on the same cache (one process per
-core) shares the work: each run is trained by one process and read by the others.
+continuing an interrupted run after its last finished epoch, and artefacts share runs (Table 2's
+SGDL runs are Table 3's "SGDL" row, Table 4's "0" column, Table 5's LSTM row and the figures' SGDL
+runs). The same command started again on the same cache (one process per core) shares the work: each
+run is trained by one process and read by the others.
 """
 
 from __future__ import annotations
@@ -24,14 +24,27 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.data import load
-from benchmarks.methods import GRAPH_ONLY, POINTWISE_ONLY
-from benchmarks.paper import METRIC_COLUMNS, TABLE3, TABLE4, TABLE4_SHIFTS, TABLE5, paper_row
-from benchmarks.reporting import markdown_table, write_result
-from benchmarks.run_config import RunConfig, parse_setting
-from benchmarks.runner import CachedRun, RunProgress, cached_runs, read_result, run_path
-from benchmarks.significance import ALPHA, paired_run_p
-from benchmarks.trainers import SGDLTrainer
+from sgdl_wrap.benchmarks.reports.paper import (
+    METRIC_COLUMNS,
+    TABLE3,
+    TABLE4,
+    TABLE4_SHIFTS,
+    TABLE5,
+    paper_row,
+)
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.reports.significance import ALPHA, paired_run_p
+from sgdl_wrap.benchmarks.running.data import load
+from sgdl_wrap.benchmarks.running.methods import GRAPH_ONLY, POINTWISE_ONLY
+from sgdl_wrap.benchmarks.running.run_config import RunConfig, parse_setting
+from sgdl_wrap.benchmarks.running.runner import (
+    CachedRun,
+    RunProgress,
+    cached_runs,
+    read_result,
+    run_path,
+)
+from sgdl_wrap.benchmarks.running.trainers import SGDLTrainer
 from sgdl_wrap.data.datasets import Dataset
 
 __all__ = ["ARTEFACTS", "Cell", "reproduce", "table2_methods"]
@@ -294,7 +307,7 @@ def _table(rep: Reproduction, data: Dataset, name: str,
                                          "sgdl_settings": rep.sgdl_settings},
                  text, seeds=a.seeds, wall_time_s=time.perf_counter() - start, device=a.device,
                  title=f"{name.capitalize()} on {a.dataset}" + (f" ({a.tag})" if a.tag else ""),
-                 results_dir=a.results_dir)
+                 results_dir=a.results_dir or results_folder("tables"))
     print(text)
 
 
@@ -360,7 +373,7 @@ def table5(rep: Reproduction, data: Dataset) -> None:
 
 
 def _figure(rep: Reproduction, data: Dataset, number: int) -> None:
-    from benchmarks import figures  # matplotlib only when a figure is asked for
+    from sgdl_wrap.benchmarks.reports import figures  # matplotlib only when a figure is asked for
 
     start = time.perf_counter()
     models = rep.models
@@ -372,7 +385,9 @@ def _figure(rep: Reproduction, data: Dataset, number: int) -> None:
     compute = rep.execute(data, [*sgdl.values(), *normal.values()])
     a = rep.args
     name = _artefact_name(f"figure{number}", a)
-    path = a.results_dir / f"{name}.png"
+    folder = a.results_dir or results_folder("figures")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     draw = {1: figures.figure1, 3: figures.figure3, 4: figures.figure4, 5: figures.figure5}[number]
     draw({m: c.runs[0] for m, c in sgdl.items()}, {m: c.runs[0] for m, c in normal.items()},
          path)
@@ -381,7 +396,7 @@ def _figure(rep: Reproduction, data: Dataset, number: int) -> None:
                  f"![Figure {number}]({path.name})\n\nTraining compute: {compute / 60:.1f} min."
                  f"{rep.sgdl_note()}\n",
                  seeds=[seed], wall_time_s=time.perf_counter() - start, device=a.device,
-                 title=f"Figure {number} on {a.dataset}", results_dir=a.results_dir)
+                 title=f"Figure {number} on {a.dataset}", results_dir=folder)
     print(f"written {path}")
 
 
@@ -422,8 +437,8 @@ def reproduce(args: argparse.Namespace) -> None:
         ARTEFACTS[name](rep, data)
 
 
-def add_parser(commands: Any, default_data_dir: Path | None, results_dir: Path,
-               cache_dir: Path, models: Sequence[str], datasets: Sequence[str]) -> None:
+def add_parser(commands: Any, default_data_dir: Path | None, cache_dir: Path,
+               models: Sequence[str], datasets: Sequence[str]) -> None:
     """The ``reproduce`` sub-command."""
     parser = commands.add_parser("reproduce", help="a table or figure of the paper, or all")
     parser.add_argument("artefact", choices=[*ARTEFACTS, "all"])
@@ -438,7 +453,9 @@ def add_parser(commands: Any, default_data_dir: Path | None, results_dir: Path,
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir)
-    parser.add_argument("--results-dir", type=Path, default=results_dir)
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where tables and figures go (default: benchmarks/results/tables "
+                             "and benchmarks/results/figures)")
     parser.add_argument("--cache-dir", type=Path, default=cache_dir)
     parser.add_argument("--tag", default="",
                         help="suffix of the output files: <artefact>_<dataset>_<tag>")

@@ -1,8 +1,9 @@
-"""``python -m benchmarks tune``: choose one setting of a method on the validation set.
+"""``python -m sgdl_wrap.benchmarks tune``: choose one setting of a method on the validation set.
 
-Each value of the grid is a cached run per seed (:func:`benchmarks.runner.cached_runs`); the
-value with the best mean validation score of the model-selection metric (recall at the first
-K, as early stopping uses) wins. Test metrics are recorded but never used to choose.
+Each value of the grid is a cached run per seed
+(:func:`sgdl_wrap.benchmarks.running.runner.cached_runs`); the value with the best mean validation
+score of the model-selection metric (recall at the first K, as early stopping uses) wins. Test
+metrics are recorded but never used to choose.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.data import load
-from benchmarks.reporting import markdown_table, write_result
-from benchmarks.run_config import RunConfig
-from benchmarks.runner import cached_runs
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, write_result
+from sgdl_wrap.benchmarks.running.data import load
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.runner import cached_runs
 
 __all__ = ["add_parser", "choose", "tune"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from adapters import BPRLoss, LightGCN
 from sgdl_wrap import SGDLConfig, SGDLWrapper
+from sgdl_wrap.adapters import BPRLoss, LightGCN
 from sgdl_wrap.data.datasets import load_dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector

@@ -102,10 +102,10 @@ def _mean_or_none(values: np.ndarray) -> float | None:
 def warn_if_loss_rises(reports: Sequence[EpochReport]) -> None:
     """Warn once when the unweighted training loss of the last report crosses 1.1 times its
     value at the switch (the last Phase I report)."""
-    # Measured on ML-100K (benchmarks/results/phase2_dynamics_ml100k.md): the weighting
+    # Measured on ML-100K (benchmarks/results/studies/phase2_dynamics_ml100k.md): the weighting
     # net can learn to ignore high-loss rows, whose loss then grows epoch after epoch
     # while the weighted objective falls, and validation accuracy drops; a 100x smaller
-    # meta_lr avoided it there (phase2_dynamics_ml100k_meta-lr-5e-6.md).
+    # meta_lr avoided it there (studies/phase2_dynamics_ml100k_meta-lr-5e-6.md).
     phase_one = [r.train_loss for r in reports if r.phase == "memorization"]
     if not phase_one:
         return

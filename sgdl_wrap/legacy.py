@@ -28,9 +28,21 @@ _MOVED = {
         ("sampling", "data.sampling"),
         ("meta_lookahead", "legacy"),
     )
+} | {
+    f"benchmarks.{module}": f"sgdl_wrap.benchmarks.{folder}.{module}"
+    for folder, modules in (
+        ("running", ("run_config", "runner", "run_claim", "checkpoint", "trainers", "methods",
+                     "models", "data")),
+        ("reports", ("reporting", "paper", "significance", "figures", "figure_data")),
+    )
+    for module in modules
 }
 # Old package -> its place now (its modules follow it).
-_MOVED_PACKAGES = {"sgdl_wrap.datasets": "sgdl_wrap.data.datasets"}
+_MOVED_PACKAGES = {
+    "sgdl_wrap.datasets": "sgdl_wrap.data.datasets",
+    "adapters": "sgdl_wrap.adapters",
+    "benchmarks.baselines": "sgdl_wrap.benchmarks.baselines",
+}
 
 
 class LookAhead:

@@ -19,7 +19,8 @@ from example_modules import load_example
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from adapters import (
+from sgdl_wrap import Interactions, PerSampleLoss, Recommender
+from sgdl_wrap.adapters import (
     CDAE,
     NGCF,
     BCELoss,
@@ -30,9 +31,8 @@ from adapters import (
     SparseMatrix,
     sparse_matmul,
 )
-from adapters.graph import symmetric_sampled_dot, symmetric_weighted_matmul
-from benchmarks.custom_models import TowerMLP
-from sgdl_wrap import Interactions, PerSampleLoss, Recommender
+from sgdl_wrap.adapters.graph import symmetric_sampled_dot, symmetric_weighted_matmul
+from sgdl_wrap.benchmarks.studies.custom_models import TowerMLP
 from sgdl_wrap.data.sampling import UniformNegativeSampler
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.phase1.memorization import memorization_pass

@@ -7,21 +7,21 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.baselines.deca import DeCATrainer, deca_terms
-from benchmarks.baselines.pointwise import (
+from sgdl_wrap import Interactions, PopularityNegativeSampler
+from sgdl_wrap.benchmarks.baselines.deca import DeCATrainer, deca_terms
+from sgdl_wrap.benchmarks.baselines.pointwise import (
     RCETrainer,
     TCETrainer,
     drop_rate,
     reweighted_loss,
     truncated_loss,
 )
-from benchmarks.baselines.relabel import IRTrainer, relabel
-from benchmarks.baselines.sgcn import SGCNTrainer
-from benchmarks.baselines.sgl import SGLTrainer, info_nce
-from benchmarks.baselines.wbpr import WBPRTrainer
-from benchmarks.methods import METHODS
-from benchmarks.run_config import RunConfig
-from sgdl_wrap import Interactions, PopularityNegativeSampler
+from sgdl_wrap.benchmarks.baselines.relabel import IRTrainer, relabel
+from sgdl_wrap.benchmarks.baselines.sgcn import SGCNTrainer
+from sgdl_wrap.benchmarks.baselines.sgl import SGLTrainer, info_nce
+from sgdl_wrap.benchmarks.baselines.wbpr import WBPRTrainer
+from sgdl_wrap.benchmarks.running.methods import METHODS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
 from sgdl_wrap.data.datasets import make_synthetic
 
 

@@ -6,13 +6,13 @@ import re
 import pytest
 import torch
 
-from benchmarks.cli import main
-from benchmarks.data import load
-from benchmarks.methods import METHODS
-from benchmarks.run_config import RunConfig
-from benchmarks.runner import effective_extra, run_path
-from benchmarks.significance import paired_improvement_p
-from benchmarks.trainers import SGDLTrainer, Trainer
+from sgdl_wrap.benchmarks.cli import main
+from sgdl_wrap.benchmarks.reports.significance import paired_improvement_p
+from sgdl_wrap.benchmarks.running.data import load
+from sgdl_wrap.benchmarks.running.methods import METHODS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.runner import effective_extra, run_path
+from sgdl_wrap.benchmarks.running.trainers import SGDLTrainer, Trainer
 from sgdl_wrap.losses import per_sample_losses
 
 
@@ -244,7 +244,7 @@ def test_bad_method_settings_are_rejected(tmp_path, argv, message):
 
 
 def test_speed_benchmark_records_both_methods(tmp_path):
-    from benchmarks import speed
+    from sgdl_wrap.benchmarks.studies import speed
 
     path = speed.main(["--dataset", "synthetic", "--model", "lightgcn", "--max-batches", "5",
                        "--rounds", "2", "--warmup", "1", "--loop-batches", "1",
@@ -260,7 +260,7 @@ def test_speed_benchmark_records_both_methods(tmp_path):
 
 
 def test_custom_models_benchmark_times_every_strategy(tmp_path):
-    from benchmarks import custom_models
+    from sgdl_wrap.benchmarks.studies import custom_models
 
     path = custom_models.main(["--dataset", "synthetic", "--batches", "40", "--loop-batches",
                                "1", "--warmup", "1", "--results-dir", str(tmp_path)])
@@ -274,7 +274,7 @@ def test_custom_models_benchmark_times_every_strategy(tmp_path):
 
 
 def test_speed_benchmark_times_past_the_end_of_an_epoch(tmp_path):
-    from benchmarks import speed
+    from sgdl_wrap.benchmarks.studies import speed
 
     path = speed.main(["--dataset", "synthetic", "--model", "neumf", "--max-batches", "40",
                        "--warmup", "1", "--results-dir", str(tmp_path)])
@@ -287,13 +287,13 @@ def test_speed_benchmark_times_past_the_end_of_an_epoch(tmp_path):
     (200, 4, [50, 50, 50, 50]), (5, 2, [3, 2]), (2, 4, [1, 1]), (7, 1, [7]),
 ])
 def test_speed_blocks_split_the_batches(total, rounds, blocks):
-    from benchmarks.speed import _blocks
+    from sgdl_wrap.benchmarks.studies.speed import _blocks
 
     assert _blocks(total, rounds) == blocks
 
 
 def test_synthetic_denoising_benchmark(tmp_path):
-    from benchmarks import synthetic_denoising
+    from sgdl_wrap.benchmarks.studies import synthetic_denoising
 
     path = synthetic_denoising.main(["--model", "neumf", "--seeds", "0", "--epochs", "3",
                                      "--users", "40", "--items", "60", "--per-user", "10",
@@ -304,7 +304,7 @@ def test_synthetic_denoising_benchmark(tmp_path):
 
 
 def test_phase2_dynamics_benchmark(tmp_path):
-    from benchmarks import phase2_dynamics
+    from sgdl_wrap.benchmarks.studies import phase2_dynamics
 
     path = phase2_dynamics.main(["--dataset", "synthetic", "--model", "lightgcn", "--epochs",
                                  "3", "--switch-epoch", "0", "--results-dir", str(tmp_path)])
@@ -318,7 +318,7 @@ def test_phase2_dynamics_benchmark(tmp_path):
 
 
 def test_phase2_dynamics_passes_settings_to_sgdl(tmp_path):
-    from benchmarks import phase2_dynamics
+    from sgdl_wrap.benchmarks.studies import phase2_dynamics
 
     path = phase2_dynamics.main(["--dataset", "synthetic", "--model", "neumf", "--epochs", "2",
                                  "--switch-epoch", "0", "--set", "weight_candidates=true",
@@ -331,7 +331,7 @@ def test_phase2_dynamics_passes_settings_to_sgdl(tmp_path):
 
 
 def test_per_sample_agreement_benchmark(tmp_path):
-    from benchmarks import per_sample_agreement
+    from sgdl_wrap.benchmarks.studies import per_sample_agreement
 
     path = per_sample_agreement.main(["--dataset", "synthetic", "--model", "cdae", "--batches",
                                       "1", "--batch-size", "8", "--warmup-epochs", "0",
@@ -341,7 +341,7 @@ def test_per_sample_agreement_benchmark(tmp_path):
 
 
 def test_tune_picks_the_best_validation_value(tmp_path):
-    from benchmarks.tune import choose
+    from sgdl_wrap.benchmarks.tune import choose
 
     folders = ["--results-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]
     main(["tune", "--dataset", "synthetic", "--model", "neumf", "--method", "tce",
@@ -356,11 +356,11 @@ def test_tune_picks_the_best_validation_value(tmp_path):
 
 
 def test_tune_choice_and_its_errors():
-    from benchmarks.tune import choose
+    from sgdl_wrap.benchmarks.tune import choose
 
     assert choose([1, 2, 3], [[0.1, 0.3], [0.3, 0.2], [0.2, 0.2]]) == 2
     assert choose(["a", "b"], [[0.5], [0.5]]) == "a"
-    from benchmarks.tune import _value
+    from sgdl_wrap.benchmarks.tune import _value
 
     assert [_value(v) for v in ("3", "0.5", "true", "lstm")] == [3, 0.5, True, "lstm"]
     with pytest.raises(ValueError, match="one list of scores per value"):

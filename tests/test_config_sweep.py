@@ -10,8 +10,6 @@ import torch
 from sklearn.mixture import GaussianMixture
 
 import sgdl_wrap.phase1.tracker as tracker_module
-from adapters import LightGCN
-from adapters.losses import BCELoss, BPRLoss
 from oracles import (
     FixedNegatives,
     batch_of,
@@ -21,6 +19,8 @@ from oracles import (
     meta_gradient,
 )
 from sgdl_wrap import SGDLConfig, SGDLWrapper
+from sgdl_wrap.adapters import LightGCN
+from sgdl_wrap.adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap.data.datasets import make_synthetic
 from sgdl_wrap.phase1.memorization import MemorizationPass
 from sgdl_wrap.phase1.noise import NoiseEstimate

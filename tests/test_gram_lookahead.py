@@ -5,10 +5,10 @@ import pickle
 import pytest
 import torch
 
-import adapters.lightgcn
-from adapters import LightGCN
-from adapters.losses import BCELoss, BPRLoss
+import sgdl_wrap.adapters.lightgcn
 from sgdl_wrap import SGDLConfig, SGDLWrapper
+from sgdl_wrap.adapters import LightGCN
+from sgdl_wrap.adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap.data.datasets import make_synthetic
 from sgdl_wrap.phase2.functional import call_at, lookahead, trainable_parameters
 from sgdl_wrap.phase2.points import GramBlock, shifted_rows
@@ -47,7 +47,7 @@ def test_a_pickled_model_leaves_its_gram_out_and_rebuilds_the_same(data):
 
 
 def test_no_gram_above_the_node_limit(data, monkeypatch):
-    monkeypatch.setattr(adapters.lightgcn, "GRAM_MAX_NODES", 10)
+    monkeypatch.setattr(sgdl_wrap.adapters.lightgcn, "GRAM_MAX_NODES", 10)
     assert _model(data).propagation_gram() is None
 
 
@@ -150,7 +150,7 @@ def test_wrapper_through_the_gram_matches_the_functional_wrapper(data, loss, con
 def test_a_gram_lookahead_needs_a_model_that_offers_one(data, monkeypatch):
     with pytest.raises(TypeError, match="propagation_gram"):
         _phase_two(data, BPRLoss(), per_sample_gradients="loop", lookahead="gram")
-    monkeypatch.setattr(adapters.lightgcn, "GRAM_MAX_NODES", 10)
+    monkeypatch.setattr(sgdl_wrap.adapters.lightgcn, "GRAM_MAX_NODES", 10)
     with pytest.raises(RuntimeError, match="no propagation Gram for its 30 users"):
         _phase_two(data, BPRLoss(), lookahead="gram")
     sgdl, _, _ = _phase_two(data, BPRLoss(), steps=1)

@@ -5,7 +5,7 @@ import copy
 import torch
 from torch.func import functional_call
 
-from adapters.losses import BCELoss, BPRLoss
+from sgdl_wrap.adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap.phase2.functional import lookahead, trainable_parameters
 from sgdl_wrap.phase2.weighting import WeightNet
 from toy_models import TinyMF

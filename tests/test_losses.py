@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap import Batch
+from sgdl_wrap.adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap.losses import check_per_sample, per_sample_losses
 
 

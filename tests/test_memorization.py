@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap import Interactions, UniformNegativeSampler
+from sgdl_wrap.adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap.phase1.memorization import memorization_pass
 from toy_models import TableModel
 

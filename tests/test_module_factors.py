@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from adapters import BPRLoss
-from benchmarks.custom_models import TowerMLP
 from sgdl_wrap import SGDLConfig, SGDLWrapper
+from sgdl_wrap.adapters import BPRLoss
+from sgdl_wrap.benchmarks.studies.custom_models import TowerMLP
 from sgdl_wrap.data.datasets import make_synthetic
 from sgdl_wrap.phase2.recorded import check_module_coverage, module_factors
 from toy_models import TinyMF

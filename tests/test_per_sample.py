@@ -6,9 +6,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters import CDAE, NGCF, BCELoss, BPRLoss, LightGCN, NeuMF
-from benchmarks.custom_models import TowerMLP
 from sgdl_wrap import SGDLConfig, SGDLWrapper
+from sgdl_wrap.adapters import CDAE, NGCF, BCELoss, BPRLoss, LightGCN, NeuMF
+from sgdl_wrap.benchmarks.studies.custom_models import TowerMLP
 from sgdl_wrap.data.datasets import make_synthetic
 from sgdl_wrap.phase2.features import (
     LinearFactor,

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-import sgdl_wrap.data.datasets
+import sgdl_wrap.data
 from sgdl_wrap.data.datasets import make_synthetic
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -21,7 +21,7 @@ def test_the_usage_example_runs_both_phases(monkeypatch, capsys):
         requested.append(name)
         return make_synthetic(seed=0)
 
-    monkeypatch.setattr(sgdl_wrap.data.datasets, "load_dataset", synthetic_in_place_of)
+    monkeypatch.setattr(sgdl_wrap.data, "load_dataset", synthetic_in_place_of)
     exec(compile(_usage_example(), str(README), "exec"), {})
     out = capsys.readouterr().out
     assert requested == ["ml100k"]

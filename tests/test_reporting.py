@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import reporting
+from sgdl_wrap.benchmarks.reports import reporting
 
 
 @pytest.mark.parametrize(("threads", "spelt"), [(1, "1 thread,"), (2, "2 threads,")])
@@ -32,14 +32,15 @@ def _run_result(path, values):
 def test_the_verdict_pairs_each_control_with_sgdl_by_seed(tmp_path):
     from scipy import stats
 
-    from benchmarks.verdict import VERDICT_RUNS, main
+    from sgdl_wrap.benchmarks.cli import main
+    from sgdl_wrap.benchmarks.reports.verdict import VERDICT_RUNS
 
     sgdl = [(0.34, 0.36), (0.35, 0.37), (0.33, 0.35)]
     matched = [(0.33, 0.36), (0.345, 0.371), (0.335, 0.349)]
     for name, values in (("sgdl", sgdl), ("normal-matched", matched)):
         _run_result(tmp_path / f"run_ml100k_lightgcn_{VERDICT_RUNS['lightgcn'][name]}.json",
                     values)
-    main(["--results-dir", str(tmp_path)])
+    main(["verdict", "--runs-dir", str(tmp_path), "--results-dir", str(tmp_path)])
     record = json.loads((tmp_path / "verdict_ml100k.json").read_text())
     lightgcn = record["models"]["lightgcn"]
     [comparison] = lightgcn["comparisons"]

@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from benchmarks import figures
-from benchmarks.cli import main
-from benchmarks.reproduce import table2_methods
-from benchmarks.run_config import RunConfig
-from benchmarks.runner import run
-from benchmarks.significance import paired_improvement_p, paired_run_p
+from sgdl_wrap.benchmarks.cli import main
+from sgdl_wrap.benchmarks.reports import figures
+from sgdl_wrap.benchmarks.reports.significance import paired_improvement_p, paired_run_p
+from sgdl_wrap.benchmarks.reproduce import table2_methods
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.runner import run
 from sgdl_wrap.data.datasets import make_synthetic
 
 TINY = ["--dataset", "synthetic", "--model", "neumf", "--seeds", "0", "1", "--epochs", "2",
@@ -70,7 +70,7 @@ def test_figures_show_every_requested_model(tmp_path):
 
 
 def test_a_repeated_command_trains_nothing(outputs, monkeypatch):
-    import benchmarks.runner as runner
+    import sgdl_wrap.benchmarks.running.runner as runner
 
     def fail(*args, **kwargs):
         raise AssertionError("a cached run was trained again")
@@ -132,7 +132,7 @@ def test_paired_improvement_edge_cases():
 
 
 def test_every_table2_method_finds_its_paper_row():
-    from benchmarks.paper import paper_row
+    from sgdl_wrap.benchmarks.reports.paper import paper_row
 
     for model in ("neumf", "cdae", "ngcf", "lightgcn"):
         missing = [m for m in table2_methods(model) if paper_row("ml100k", model, m) is None]
@@ -140,8 +140,8 @@ def test_every_table2_method_finds_its_paper_row():
 
 
 def test_tuned_table2_settings_are_valid_settings_of_their_method():
-    from benchmarks.methods import METHODS
-    from benchmarks.reproduce import TABLE2_SETTINGS
+    from sgdl_wrap.benchmarks.reproduce import TABLE2_SETTINGS
+    from sgdl_wrap.benchmarks.running.methods import METHODS
     from sgdl_wrap.config import settings_from_dict
 
     for (_, method), (settings, source) in TABLE2_SETTINGS.items():

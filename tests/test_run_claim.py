@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-import benchmarks.runner as runner
-from benchmarks.reporting import atomic_write
-from benchmarks.reproduce import _Progress, eta_text
-from benchmarks.run_claim import claim_path, run_claim
-from benchmarks.run_config import RunConfig
+import sgdl_wrap.benchmarks.running.runner as runner
+from sgdl_wrap.benchmarks.reports.reporting import atomic_write
+from sgdl_wrap.benchmarks.reproduce import _Progress, eta_text
+from sgdl_wrap.benchmarks.running.run_claim import claim_path, run_claim
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
 from sgdl_wrap.data.datasets import make_synthetic
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="claims need flock")
@@ -58,7 +58,8 @@ def test_the_claim_of_a_killed_process_is_granted(tmp_path):
     result = tmp_path / "run.json"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from benchmarks.run_claim import run_claim\n"
+         "import sys, time; from pathlib import Path\n"
+         "from sgdl_wrap.benchmarks.running.run_claim import run_claim\n"
          f"with run_claim(Path({str(result)!r})) as held:\n"
          "    print(held, flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,

@@ -6,10 +6,10 @@ import pickle
 import pytest
 import torch
 
-from benchmarks.checkpoint import load_checkpoint, save_checkpoint
-from benchmarks.methods import METHODS
-from benchmarks.run_config import RunConfig
-from benchmarks.runner import cached_runs, checkpoint_path, run_path
+from sgdl_wrap.benchmarks.running.checkpoint import load_checkpoint, save_checkpoint
+from sgdl_wrap.benchmarks.running.methods import METHODS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.runner import cached_runs, checkpoint_path, run_path
 from sgdl_wrap.data.datasets import make_synthetic
 
 # Timings and the resume record differ by design; everything else must not.

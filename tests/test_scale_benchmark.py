@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import scale
 from sgdl_wrap import Interactions
+from sgdl_wrap.benchmarks.studies import scale
 from sgdl_wrap.data.datasets import Dataset
 from sgdl_wrap.data.datasets.readers import InteractionRows
 

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from adapters.losses import BPRLoss
 from sgdl_wrap import Interactions, UniformNegativeSampler, iterate_batches
+from sgdl_wrap.adapters.losses import BPRLoss
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector, train_epoch
 from toy_models import TinyMF

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap import Batch, SGDLConfig, SGDLWrapper
+from sgdl_wrap.adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap.data.datasets import make_synthetic
 from sgdl_wrap.wrapper import Phase
 from toy_models import FactoredMF, TinyMF
@@ -289,6 +289,9 @@ def test_a_pickle_naming_moved_modules_finds_their_classes():
     assert moved_module("sgdl_wrap.datasets.split") == "sgdl_wrap.data.datasets.split"
     assert moved_module("sgdl_wrap.meta_lookahead") == "sgdl_wrap.legacy"
     assert moved_module("sgdl_wrap.config") == "sgdl_wrap.config"
+    assert moved_module("adapters.lightgcn") == "sgdl_wrap.adapters.lightgcn"
+    assert moved_module("benchmarks.trainers") == "sgdl_wrap.benchmarks.running.trainers"
+    assert moved_module("benchmarks.baselines.tce") == "sgdl_wrap.benchmarks.baselines.tce"
 
 
 def test_the_weighting_controls_differ_from_sgdl_in_the_weights_only(data):

@@ -5,8 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from adapters import CDAE
-from adapters.losses import BCELoss, BPRLoss
 from oracles import (
     FixedNegatives,
     batch_of,
@@ -16,6 +14,8 @@ from oracles import (
     sgd_step,
 )
 from sgdl_wrap import SGDLConfig, SGDLWrapper
+from sgdl_wrap.adapters import CDAE
+from sgdl_wrap.adapters.losses import BCELoss, BPRLoss
 from sgdl_wrap.data.datasets import make_synthetic
 from sgdl_wrap.phase2.scheduler import DenoisingScheduler
 from sgdl_wrap.phase2.weighting import WeightNet

@@ -1,7 +1,7 @@
 """DeCA (Wang et al., WWW 2022): denoising through the agreement of two models.
 
 With ``p`` the target model's ``P(r = 1 | u, i)``, ``q`` an auxiliary model's, and ``r`` the
-unobserved true label, each pointwise term (see :mod:`benchmarks.baselines.pointwise`) costs
+unobserved true label, each pointwise term (:mod:`sgdl_wrap.benchmarks.baselines.pointwise`) costs
 
     alpha * KL(q || p) + (1 - alpha) * KL(p || q) - E_{r ~ Bern(p)} log P(y_obs | r)
 
@@ -28,11 +28,11 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from adapters import BCELoss
-from benchmarks.baselines.pointwise import pointwise_terms
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import Trainer
 from sgdl_wrap import Batch
+from sgdl_wrap.adapters import BCELoss
+from sgdl_wrap.benchmarks.baselines.pointwise import pointwise_terms
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import Trainer
 from sgdl_wrap.data.datasets import Dataset
 
 __all__ = ["DeCATrainer", "MatrixFactorization", "deca_terms"]

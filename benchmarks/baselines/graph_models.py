@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from adapters._common import FinalRepresentationModel
-from adapters.graph import NormalizedAdjacency
+from sgdl_wrap.adapters._common import FinalRepresentationModel
+from sgdl_wrap.adapters.graph import NormalizedAdjacency
 
 __all__ = ["graph_model"]
 

@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from adapters import BCELoss
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import Trainer
 from sgdl_wrap import Batch
+from sgdl_wrap.adapters import BCELoss
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import Trainer
 from sgdl_wrap.data.datasets import Dataset
 
 __all__ = [

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.models import MODELS
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import Trainer
 from sgdl_wrap import Interactions, Recommender, UniformNegativeSampler
+from sgdl_wrap.benchmarks.running.models import MODELS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import Trainer
 from sgdl_wrap.data.datasets import Dataset
 
 __all__ = ["IRTrainer", "relabel"]

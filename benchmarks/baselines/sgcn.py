@@ -33,16 +33,16 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from adapters._common import FinalRepresentationModel, Propagation
-from adapters.graph import (
+from sgdl_wrap import Batch
+from sgdl_wrap.adapters._common import FinalRepresentationModel, Propagation
+from sgdl_wrap.adapters.graph import (
     NormalizedAdjacency,
     symmetric_sampled_dot,
     symmetric_weighted_matmul,
 )
-from benchmarks.baselines.graph_models import graph_model
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import Trainer
-from sgdl_wrap import Batch
+from sgdl_wrap.benchmarks.baselines.graph_models import graph_model
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import Trainer
 from sgdl_wrap.data.datasets import Dataset
 from sgdl_wrap.losses import per_sample_losses
 

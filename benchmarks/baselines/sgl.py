@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from adapters.graph import SparseMatrix, sparse_matmul
-from benchmarks.baselines.graph_models import graph_model
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import Trainer
 from sgdl_wrap import Batch
+from sgdl_wrap.adapters.graph import SparseMatrix, sparse_matmul
+from sgdl_wrap.benchmarks.baselines.graph_models import graph_model
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import Trainer
 from sgdl_wrap.data.datasets import Dataset
 from sgdl_wrap.losses import per_sample_losses
 

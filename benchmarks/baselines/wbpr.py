@@ -6,9 +6,9 @@ The model keeps its own loss (BPR or BCE); only the negative sampler changes, to
 
 from __future__ import annotations
 
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import Trainer
 from sgdl_wrap import PopularityNegativeSampler
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import Trainer
 from sgdl_wrap.data.datasets import Dataset
 
 __all__ = ["WBPRTrainer"]

@@ -8,8 +8,8 @@ twice: over every file, and over the step's own logic, leaving out what the read
 rather than reads (the data package: the batch, its interactions and negatives) and the two
 learned nets, each met as one forward (``phase2/weighting.py``, ``phase2/scheduler.py``).
 
-``python -m benchmarks.step_trace`` traces the step of each reference configuration on the
-synthetic data and writes ``step_trace.{json,md}``.
+``python -m sgdl_wrap.benchmarks.studies.step_trace`` traces the step of each reference
+configuration on the synthetic data and writes ``step_trace.{json,md}``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 import torch
 
 import sgdl_wrap
-from benchmarks.data import load
-from benchmarks.models import MODELS
-from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
 from sgdl_wrap import SGDLConfig, SGDLWrapper
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.running.data import load
+from sgdl_wrap.benchmarks.running.models import MODELS
 
 __all__ = ["trace_step"]
 
@@ -97,8 +97,9 @@ def _own_logic(files: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.step_trace", description=__doc__)
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser = argparse.ArgumentParser(prog="python -m sgdl_wrap.benchmarks.studies.step_trace",
+                                     description=__doc__)
+    parser.add_argument("--results-dir", type=Path, default=results_folder("studies"))
     args = parser.parse_args(argv)
     start = time.perf_counter()
     data = load("synthetic", None)

@@ -1,6 +1,6 @@
 """How closely the adapters' gradient-factor cosines match the exact per-sample loop.
 
-``python -m benchmarks.per_sample_agreement --model lightgcn ngcf neumf cdae --batches 3``
+``python -m sgdl_wrap.benchmarks.studies.per_sample_agreement --model lightgcn ngcf neumf cdae``
 
 For each model, after ``--warmup-epochs`` of plain training on ML-100K: ``--batches``
 batches of ``--batch-size`` training samples. For each, ``theta_hat`` is a plain SGD step
@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from scipy.stats import pearsonr, spearmanr
 
-from benchmarks.data import default_data_dir, load
-from benchmarks.models import MODELS
-from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import Trainer
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.running.data import default_data_dir, load
+from sgdl_wrap.benchmarks.running.models import MODELS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import Trainer
 from sgdl_wrap.losses import check_per_sample
 from sgdl_wrap.phase2.functional import lookahead, trainable_parameters
 from sgdl_wrap.phase2.gradient_check import gradient_factor_agreement
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                         help="SGD step sizes of the look-ahead (SGDL uses the model's rate)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=results_folder("studies"))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from benchmarks.baselines.deca import DeCATrainer
-from benchmarks.baselines.pointwise import RCETrainer, TCETrainer
-from benchmarks.baselines.relabel import IRTrainer
-from benchmarks.baselines.sgcn import SGCNTrainer
-from benchmarks.baselines.sgl import SGLTrainer
-from benchmarks.baselines.wbpr import WBPRTrainer
-from benchmarks.trainers import (
+from sgdl_wrap.benchmarks.baselines.deca import DeCATrainer
+from sgdl_wrap.benchmarks.baselines.pointwise import RCETrainer, TCETrainer
+from sgdl_wrap.benchmarks.baselines.relabel import IRTrainer
+from sgdl_wrap.benchmarks.baselines.sgcn import SGCNTrainer
+from sgdl_wrap.benchmarks.baselines.sgl import SGLTrainer
+from sgdl_wrap.benchmarks.baselines.wbpr import WBPRTrainer
+from sgdl_wrap.benchmarks.running.trainers import (
     FrozenSGDLTrainer,
     MatchedNormalTrainer,
     PublishedSGDLTrainer,

@@ -1,6 +1,6 @@
 """How well SGDL separates planted noise on synthetic data, where every noisy row is known.
 
-``python -m benchmarks.synthetic_denoising --model lightgcn neumf --seeds 0 1 2``
+``python -m sgdl_wrap.benchmarks.studies.synthetic_denoising --model lightgcn neumf --seeds 0 1 2``
 
 For each model and seed: SGDL with the default settings (plus ``--history``) on
 :func:`sgdl_wrap.data.datasets.make_synthetic` data for ``--epochs`` epochs. Reported at the
@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.models import MODELS
-from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import SGDLTrainer
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.running.models import MODELS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import SGDLTrainer
 from sgdl_wrap.data.datasets import Dataset, make_synthetic
 
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--noise-rate", type=float, default=0.2)
     parser.add_argument("--popularity-skew", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=results_folder("studies"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:

@@ -1,13 +1,13 @@
 """Time one LightGCN propagation (forward + backward) on the ML-100K training graph.
 
-``python -m benchmarks.propagation [--data-dir DIR] [--threads 2] [--device cpu]``
+``python -m sgdl_wrap.benchmarks.studies.propagation [--data-dir DIR] [--threads 2] [--device cpu]``
 
-Compares :func:`adapters.graph.sparse_matmul` (CSR, backward with the stored transpose) with
-``torch.sparse.mm`` on COO and on CSR with their built-in backward, and with a dense product.
+Compares :func:`sgdl_wrap.adapters.graph.sparse_matmul` (CSR, backward with the stored transpose)
+with ``torch.sparse.mm`` on COO and on CSR with their built-in backward, and with a dense product.
 Each method runs ``--layers`` products and the layer mean, then backpropagates a fixed random
-upstream gradient. Methods take turns (round robin) so that load from other processes hits
-them alike; reported times are medians over ``--repeats`` rounds after ``--warmup`` rounds.
-Writes ``benchmarks/results/propagation_ml100k[_<device>].{json,md}``.
+upstream gradient. Methods take turns (round robin) so that load from other processes hits them
+alike; reported times are medians over ``--repeats`` rounds after ``--warmup`` rounds. Writes
+``benchmarks/results/propagation_ml100k[_<device>].{json,md}``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from adapters.graph import NormalizedAdjacency
-from benchmarks.data import default_data_dir
-from benchmarks.reporting import markdown_table, write_result
+from sgdl_wrap.adapters.graph import NormalizedAdjacency
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.running.data import default_data_dir
 from sgdl_wrap.data.datasets import load_dataset
 
 Propagation = Callable[[Tensor], Tensor]
@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results-dir", type=Path, default=results_folder("studies"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -182,6 +183,7 @@ def main(argv: list[str] | None = None) -> Path:
         device=args.device,
         title=f"LightGCN propagation on ML-100K ({args.layers} layers, dim {args.dim}, "
         f"{args.threads} threads, {args.device}): forward + backward",
+        results_dir=args.results_dir,
     )
     print(table)
     return path

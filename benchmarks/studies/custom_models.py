@@ -1,6 +1,6 @@
 """Phase II's cost for models written with plain modules and no factor hook.
 
-``python -m benchmarks.custom_models --dataset ml100k --threads 2``
+``python -m sgdl_wrap.benchmarks.studies.custom_models --dataset ml100k --threads 2``
 
 Two models as a user would write them, an MF of two ``nn.Embedding`` tables and a two-tower
 MLP (embeddings, then ``nn.Linear`` layers per (user, item) pair), are trained on the
@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from adapters import BPRLoss
-from benchmarks.data import default_data_dir, load
-from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.speed import endless, timed_batches
 from sgdl_wrap import Batch, SGDLConfig, SGDLWrapper
+from sgdl_wrap.adapters import BPRLoss
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.running.data import default_data_dir, load
+from sgdl_wrap.benchmarks.studies.speed import endless, timed_batches
 from sgdl_wrap.phase2.features import Factor, RowFactor
 
 __all__ = ["HookedMF", "PlainMF", "TowerMLP", "main"]
@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                         help="timed batches of the slow loop")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=results_folder("studies"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)

@@ -1,8 +1,8 @@
 """What SGDL's learned weights add: each model's SGDL run against runs that differ from it
 in one thing, paired by seed, and the paper's claims against this repository's runs.
 
-``python -m benchmarks.verdict`` reads committed ``run_*`` results (it trains nothing) and
-writes ``verdict_<dataset>.{json,md}``. The controls (``benchmarks/trainers.py``):
+``sgdl-wrap verdict`` reads committed ``run_*`` results (it trains nothing) and writes
+``verdict_<dataset>.{json,md}``. The controls (``benchmarks/trainers.py``):
 
 * ``normal-matched``: SGDL's schedule (Phase I factor, switch, optimizer resets, early
   stopping) with every weight 1. SGDL minus it is what the learned weights add.
@@ -17,17 +17,21 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.paper import paper_row
-from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.significance import ALPHA, paired_difference
+from sgdl_wrap.benchmarks.reports.paper import paper_row
+from sgdl_wrap.benchmarks.reports.reporting import (
+    RESULTS_DIR,
+    markdown_table,
+    results_folder,
+    write_result,
+)
+from sgdl_wrap.benchmarks.reports.significance import ALPHA, paired_difference
 
-__all__ = ["COMPARISONS", "VERDICT_RUNS", "verdict"]
+__all__ = ["COMPARISONS", "VERDICT_RUNS", "add_parser", "verdict"]
 
 # Per model, the result (``run_<dataset>_<model>_<name>``) standing for each method. Every
 # run follows the protocol under which the model's Normal converged (``authors-budget-400``:
@@ -56,8 +60,8 @@ COMPARISONS: tuple[tuple[str, str, str], ...] = (
 METRICS = ("recall@20", "ndcg@20")
 
 
-def _load(results_dir: Path, dataset: str, model: str, name: str) -> dict[str, Any] | None:
-    path = results_dir / f"run_{dataset}_{model}_{name}.json"
+def _load(runs_dir: Path, dataset: str, model: str, name: str) -> dict[str, Any] | None:
+    path = runs_dir / f"run_{dataset}_{model}_{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -70,12 +74,12 @@ def _mean(record: dict[str, Any], metric: str) -> str:
     return f"{summary['mean']:.4f} ± {summary['std']:.4f} ({len(record['runs'])})"
 
 
-def verdict(results_dir: Path, dataset: str) -> tuple[dict[str, Any], str]:
-    """The verdict's record and its markdown tables, from the results in ``results_dir``."""
+def verdict(runs_dir: Path, dataset: str) -> tuple[dict[str, Any], str]:
+    """The verdict's record and its markdown tables, from the run results in ``runs_dir``."""
     record: dict[str, Any] = {"runs": VERDICT_RUNS, "models": {}}
     method_rows, comparison_rows, claim_rows = [], [], []
     for model, names in VERDICT_RUNS.items():
-        loaded = {method: _load(results_dir, dataset, model, name)
+        loaded = {method: _load(runs_dir, dataset, model, name)
                   for method, name in names.items()}
         found = {method: r for method, r in loaded.items() if r is not None}
         entry: dict[str, Any] = {"missing": sorted(set(loaded) - set(found)), "comparisons": []}
@@ -154,21 +158,25 @@ def _holds(condition: bool | np.bool_) -> str:
     return "yes" if condition else "no"
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.verdict", description=__doc__)
+def add_parser(commands: Any) -> None:
+    """The ``verdict`` sub-command."""
+    parser = commands.add_parser("verdict", help="what the learned weights add (reads runs)",
+                                 description=__doc__)
     parser.add_argument("--dataset", default="ml100k")
+    parser.add_argument("--runs-dir", type=Path, default=results_folder("runs"),
+                        help="where the run results are read")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
-                        help="where the run results are read and the verdict written")
-    args = parser.parse_args(argv)
+                        help="where the verdict is written")
+    parser.set_defaults(handler=write_verdict)
+
+
+def write_verdict(args: argparse.Namespace) -> None:
+    """Write ``verdict_<dataset>.{json,md}`` from the runs in ``args.runs_dir``."""
     start = time.perf_counter()
-    record, tables = verdict(args.results_dir, args.dataset)
+    record, tables = verdict(args.runs_dir, args.dataset)
     path = write_result(f"verdict_{args.dataset}", record, tables, seeds=[],
                         wall_time_s=time.perf_counter() - start,
                         title=f"What SGDL's learned weights add on {args.dataset}",
                         results_dir=args.results_dir)
     print(tables)
     print(f"written to {path}")
-
-
-if __name__ == "__main__":
-    main()

@@ -16,10 +16,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from adapters import LightGCN
-from benchmarks.figure_data import loss_histogram, weight_sample
-from benchmarks.models import MODELS
-from benchmarks.run_config import RunConfig
 from sgdl_wrap import (
     Batch,
     Phase,
@@ -29,6 +25,10 @@ from sgdl_wrap import (
     UniformNegativeSampler,
     iterate_batches,
 )
+from sgdl_wrap.adapters import LightGCN
+from sgdl_wrap.benchmarks.reports.figure_data import loss_histogram, weight_sample
+from sgdl_wrap.benchmarks.running.models import MODELS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
 from sgdl_wrap.config import settings_from_dict
 from sgdl_wrap.data.datasets import Dataset
 from sgdl_wrap.data.sampling import NegativeSampler

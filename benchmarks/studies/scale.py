@@ -1,6 +1,6 @@
 """What Yelp and Adressa would cost here: every stage of a run at their full size.
 
-``python -m benchmarks.scale --dataset yelp --model lightgcn neumf --threads 2``
+``python -m sgdl_wrap.benchmarks.studies.scale --dataset yelp --model lightgcn neumf --threads 2``
 
 Their train files are not available, so this writes a **synthetic train file** of the real
 size into the real id space (Table 1's interaction count; users and items drawn in
@@ -40,19 +40,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.data import default_data_dir
-from benchmarks.models import MODELS
-from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.run_config import RunConfig
-from benchmarks.speed import endless, timed_batches
-from benchmarks.trainers import SGDLTrainer, Trainer
 from sgdl_wrap import Batch
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.running.data import default_data_dir
+from sgdl_wrap.benchmarks.running.models import MODELS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import SGDLTrainer, Trainer
+from sgdl_wrap.benchmarks.studies.speed import endless, timed_batches
 from sgdl_wrap.data.datasets import DATASETS, Dataset
 from sgdl_wrap.data.datasets.files import resolve_file
 from sgdl_wrap.data.datasets.readers import InteractionRows, read_rating_file, read_test_file
 from sgdl_wrap.metrics import evaluate
 
-log = logging.getLogger("benchmarks.scale")
+log = logging.getLogger("sgdl_wrap.benchmarks.studies.scale")
 
 # Paper Table 1: training interactions (the authors' logs print the same train_data_len).
 TRAIN_SIZES = {"yelp": 1_672_520, "adressa": 419_491}
@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                         help="rank every test user when the first ones say it takes at most "
                              "this many seconds; else project the time")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=results_folder("studies"))
     args = parser.parse_args(argv)
     if args.data_dir is None:
         parser.error("--data-dir (or SGDL_DATA_DIR) must hold the validation and test files")

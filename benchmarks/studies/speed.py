@@ -1,6 +1,6 @@
 """SGDL's Phase II cost against plain training, per model, measured in one run.
 
-``python -m benchmarks.speed --dataset ml100k --model lightgcn neumf cdae ngcf --threads 2``
+``python -m sgdl_wrap.benchmarks.studies.speed --model lightgcn neumf cdae ngcf --threads 2``
 
 For each model: a Normal model (plain training, after ``--warmup`` untimed batches) and, with
 the same seed, an SGDL one that trains one Phase I epoch, does the end-of-epoch work
@@ -34,14 +34,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.data import default_data_dir, load
-from benchmarks.models import MODELS
-from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import SGDLTrainer, Trainer
 from sgdl_wrap import Batch
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.running.data import default_data_dir, load
+from sgdl_wrap.benchmarks.running.models import MODELS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import SGDLTrainer, Trainer
 
-log = logging.getLogger("benchmarks.speed")
+log = logging.getLogger("sgdl_wrap.benchmarks.studies.speed")
 
 
 def timed_batches(
@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--loop-batches", type=int, default=0,
                         help="also time this many Phase II batches with the exact loop")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=results_folder("studies"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)

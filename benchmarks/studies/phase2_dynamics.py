@@ -1,6 +1,6 @@
 """What Phase II does to the training loss: Normal and SGDL side by side, epoch by epoch.
 
-``python -m benchmarks.phase2_dynamics --dataset ml100k --model neumf lightgcn --epochs 6``
+``python -m sgdl_wrap.benchmarks.studies.phase2_dynamics --dataset ml100k --model neumf lightgcn``
 
 For each model, one Normal and one SGDL run from the same seed; SGDL switches to Phase II
 after ``--switch-epoch`` (0-based; memorization history 2) and trains Phase I at the full
@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.data import default_data_dir, load
-from benchmarks.methods import METHODS
-from benchmarks.models import MODELS
-from benchmarks.reporting import RESULTS_DIR, markdown_table, write_result
-from benchmarks.run_config import RunConfig, parse_setting
-from benchmarks.trainers import SGDLTrainer, Trainer
+from sgdl_wrap.benchmarks.reports.reporting import markdown_table, results_folder, write_result
+from sgdl_wrap.benchmarks.running.data import default_data_dir, load
+from sgdl_wrap.benchmarks.running.methods import METHODS
+from sgdl_wrap.benchmarks.running.models import MODELS
+from sgdl_wrap.benchmarks.running.run_config import RunConfig, parse_setting
+from sgdl_wrap.benchmarks.running.trainers import SGDLTrainer, Trainer
 from sgdl_wrap.data.datasets import Dataset
 from sgdl_wrap.data.sampling import UniformNegativeSampler
 from sgdl_wrap.metrics import evaluate
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", dest="settings", type=parse_setting, action="append",
                         default=[], metavar="KEY=VALUE", help="an SGDLConfig field for SGDL")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=results_folder("studies"))
     parser.add_argument("--tag", default="", help="suffix of the result file name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")

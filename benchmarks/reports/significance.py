@@ -44,7 +44,7 @@ def paired_run_p(
     """The seeds two sets of runs share (sorted) and :func:`paired_improvement_p` of the
     treatment's test ``metric`` over the baseline's on them (NaN with fewer than two).
 
-    Runs are the records of ``benchmarks.runner.run``; they are paired by seed.
+    Runs are the records of ``sgdl_wrap.benchmarks.running.runner.run``; they are paired by seed.
     """
     treatment = {r["config"]["seed"]: r["test"][metric] for r in treatment_runs}
     baseline = {r["config"]["seed"]: r["test"][metric] for r in baseline_runs}

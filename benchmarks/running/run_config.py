@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.models import BATCH_SIZES, MODELS
+from sgdl_wrap.benchmarks.running.models import BATCH_SIZES, MODELS
 
 __all__ = ["RunConfig", "parse_setting"]
 

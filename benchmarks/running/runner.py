@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.checkpoint import load_checkpoint, save_checkpoint
-from benchmarks.methods import METHODS
-from benchmarks.models import MODELS
-from benchmarks.reporting import atomic_write, environment
-from benchmarks.run_claim import run_claim
-from benchmarks.run_config import RunConfig
-from benchmarks.trainers import Trainer
+from sgdl_wrap.benchmarks.reports.reporting import atomic_write, environment
+from sgdl_wrap.benchmarks.running.checkpoint import load_checkpoint, save_checkpoint
+from sgdl_wrap.benchmarks.running.methods import METHODS
+from sgdl_wrap.benchmarks.running.models import MODELS
+from sgdl_wrap.benchmarks.running.run_claim import run_claim
+from sgdl_wrap.benchmarks.running.run_config import RunConfig
+from sgdl_wrap.benchmarks.running.trainers import Trainer
 from sgdl_wrap.data.datasets import Dataset
 from sgdl_wrap.metrics import evaluate
 from sgdl_wrap.training import ModelSelector

@@ -20,9 +20,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["RESULTS_DIR", "environment", "markdown_table", "write_result"]
+__all__ = ["RESULTS_DIR", "environment", "markdown_table", "results_folder", "write_result"]
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+
+def results_folder(kind: str) -> Path:
+    """Where committed results of one kind live: ``runs``, ``tables``, ``figures``,
+    ``studies`` or ``tuning`` under ``benchmarks/results/``."""
+    return RESULTS_DIR / kind
 
 
 @functools.cache
@@ -83,12 +89,16 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _command_line() -> str:
-    """The command as typed: ``python -m benchmarks[.module] ...`` for this package's scripts."""
+    """The command as typed: ``sgdl-wrap ...``, or ``python -m sgdl_wrap.benchmarks[.module]
+    ...`` for this package's modules."""
     script = Path(sys.argv[0]).resolve()
     arguments = shlex.join(sys.argv[1:])
-    if script.parent == Path(__file__).resolve().parent:
-        module = "benchmarks" if script.stem == "__main__" else f"benchmarks.{script.stem}"
-        return f"python -m {module} {arguments}".rstrip()
+    if script.name == "sgdl-wrap":
+        return f"sgdl-wrap {arguments}".rstrip()
+    package = Path(__file__).resolve().parents[1]
+    if script.is_relative_to(package):
+        parts = [p for p in script.relative_to(package).with_suffix("").parts if p != "__main__"]
+        return f"python -m {'.'.join(['sgdl_wrap.benchmarks', *parts])} {arguments}".rstrip()
     return f"python {shlex.join(sys.argv)}"
 
 
@@ -111,7 +121,7 @@ def write_result(
     wall_time_s: float,
     device: str = "cpu",
     title: str | None = None,
-    results_dir: Path = RESULTS_DIR,
+    results_dir: Path,
 ) -> Path:
     """Write ``<name>.json`` and ``<name>.md`` under ``results_dir``; returns the JSON path."""
     command = _command_line()

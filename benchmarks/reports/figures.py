@@ -1,7 +1,7 @@
 """The paper's Figures 1, 3, 4 and 5 as PNG files, drawn from cached run records.
 
 Each function takes the SGDL run and (Figure 1 only) the memorization-tracked Normal run
-of every model, as written by :func:`benchmarks.runner.run`. Needs matplotlib (the
+of every model, as written by :func:`sgdl_wrap.benchmarks.running.runner.run`. Needs matplotlib (the
 ``bench`` extra).
 """
 

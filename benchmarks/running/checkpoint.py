@@ -14,7 +14,7 @@ import pickle
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks.reporting import atomic_write
+from sgdl_wrap.benchmarks.reports.reporting import atomic_write
 from sgdl_wrap.data.datasets import Dataset
 from sgdl_wrap.legacy import moved_module
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from adapters import CDAE, NGCF, BCELoss, BPRLoss, LightGCN, NeuMF
 from sgdl_wrap import Interactions, PerSampleLoss
+from sgdl_wrap.adapters import CDAE, NGCF, BCELoss, BPRLoss, LightGCN, NeuMF
 
 __all__ = ["BATCH_SIZES", "MODELS", "ModelSpec"]
 

@@ -1,0 +1,2 @@
+"""Running one benchmark configuration: its settings, the methods and models, the epoch
+loop with model selection, the run cache and checkpoints."""
